@@ -3,6 +3,7 @@
     hdl-monai phantom --out DIR [--subjects N --slices S --size PX --frames T --seed SEED]
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
+    hdl-monai interpolate CASE --out OUT_CASE --k K --method {linear,optical_flow}
     hdl-monai velocity CASE_OR_DATASET --out OUT
     hdl-monai velocity-compare REFERENCE SYNTHETIC --out OUT
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import fire
 
@@ -76,6 +78,24 @@ class Commands:
         written = import_dicom(dicom_dir, out, contours=contours, split=split, overwrite=overwrite)
         return f"{len(written)} case(s) written to {out}"
 
+    def interpolate(self, case: str, out: str, k: int = 3, method: str = "linear", overwrite: bool = False) -> str:
+        """Keep frames 0, K+1, 2(K+1), ... of a case and rebuild the others; write the result as a case.
+
+        Args:
+            case: input case folder (magnitude and labels on the kept frames).
+            out: output case folder.
+            k: K, frames dropped between two kept frames (1 <= K, 2(K+1) <= frames).
+            method: linear or optical_flow (the network methods hdl, r2unet, gan need a trained model).
+            overwrite: replace an existing output case.
+        """
+        from hdl_monai.data.case import load_case, save_case
+        from hdl_monai.interpolation import interpolate_case
+
+        result = interpolate_case(load_case(case), int(k), method)
+        result.case_id = Path(out).name
+        save_case(result, out, overwrite=overwrite)
+        return f"{method} interpolation (K={k}) written to {out}"
+
     def velocity(self, path: str, out: str, overwrite: bool = False) -> str:
         """Velocity assessment of a case or dataset: curves, PSV/TPSV/PDV/TPDV/mean, plots, summary."""
         from hdl_monai.velocity.report import assess_path
@@ -98,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         result = fire.Fire(Commands, command=argv, name="hdl-monai")
-    except (CaseError, OverwriteError, FileNotFoundError) as err:
+    except (CaseError, OverwriteError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     del result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["interpolate_linear"]
+__all__ = ["interpolate_linear", "blend_labels"]
 
 
 def interpolate_linear(
@@ -14,9 +14,8 @@ def interpolate_linear(
 
     M_tau+k = (1 - alpha_t) M_tau + alpha_t M_tau+K+1. (The paper's eq. 2 prints the two weights the
     other way round; at k -> 0 the result must equal M_tau, which fixes the order used here.)
-    Masks are blended the same way and rounded back to the nearest label, so for binary masks the
-    result is the region where the blend reaches 0.5; label maps with several values are taken from
-    the nearer frame in time (blending label values would invent labels in between).
+    Masks are blended the same way, one label at a time (see :func:`blend_labels`), so a binary mask
+    becomes the region where the blend passes 0.5 and no label value is invented in between.
 
     Returns:
         (image, mask or None)
@@ -26,9 +25,15 @@ def interpolate_linear(
     image = (1 - alpha_t) * np.asarray(frame0, np.float64) + alpha_t * np.asarray(frame1, np.float64)
     mask = None
     if masks is not None:
-        m0, m1 = masks
-        if set(np.unique(m0)) | set(np.unique(m1)) <= {0, 1}:
-            mask = ((1 - alpha_t) * m0 + alpha_t * m1 >= 0.5).astype(m0.dtype)
-        else:
-            mask = (m0 if alpha_t <= 0.5 else m1).copy()
+        mask = blend_labels(masks[0], masks[1], alpha_t)
     return image.astype(np.asarray(frame0).dtype, copy=False), mask
+
+
+def blend_labels(label0: np.ndarray, label1: np.ndarray, alpha_t: float) -> np.ndarray:
+    """Per-pixel label whose one-hot blend (1 - alpha_t) * [label0 == v] + alpha_t * [label1 == v] is
+    largest; ties go to the nearer frame in time (label0 when alpha_t <= 0.5)."""
+    values = np.union1d(np.unique(label0), np.unique(label1))
+    scores = np.stack([(1 - alpha_t) * (label0 == v) + alpha_t * (label1 == v) for v in values])
+    nearer = label0 if alpha_t <= 0.5 else label1
+    scores += 1e-6 * np.stack([nearer == v for v in values])
+    return values[np.argmax(scores, axis=0)].astype(label0.dtype)

@@ -1,0 +1,64 @@
+"""Rebuilding a down-sampled series with the classical baselines, and `hdl-monai interpolate`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_case
+from hdl_monai.baselines.series import rebuild_series
+from hdl_monai.cli import main
+from hdl_monai.data import CaseError, load_case, save_case
+from hdl_monai.interpolation import interpolate_case
+
+
+def test_linear_rebuild_is_exact_on_piecewise_linear_series_and_keeps_kept_frames():
+    T, K = 12, 2
+    rng = np.random.default_rng(0)
+    kept_values = rng.random((4, 4, T // (K + 1)))
+    series = np.zeros((4, 4, T))
+    for j in range(T // (K + 1)):
+        a, b = kept_values[..., j], kept_values[..., (j + 1) % (T // (K + 1))]
+        for k in range(K + 1):
+            series[..., j * (K + 1) + k] = a + (b - a) * k / (K + 1)
+    broken = series.copy()
+    broken[..., [t for t in range(T) if t % (K + 1)]] = -99.0  # dropped frames must not be read
+    rebuilt, _ = rebuild_series(broken, None, K, "linear")
+    np.testing.assert_allclose(rebuilt, series, atol=1e-12)
+
+
+def test_wrap_around_gap_shorter_than_K_uses_frame_zero():
+    T, K = 10, 3  # kept 0, 4, 8; the last gap (8 -> 10 == 0) holds only frame 9
+    series = np.zeros((2, 2, T))
+    series[..., 8] = 1.0
+    series[..., 0] = 3.0
+    rebuilt, _ = rebuild_series(series, None, K, "linear")
+    assert rebuilt[0, 0, 9] == pytest.approx(2.0)
+
+
+def test_interpolate_case_errors_name_the_case():
+    case = make_case(frames=6)
+    with pytest.raises(CaseError, match="case c0: K=3 does not fit a series of T=6"):
+        interpolate_case(case, 3)
+    case.labelled_frames = [0, 1]
+    with pytest.raises(CaseError, match=r"labels missing on kept frames \[3\]"):
+        interpolate_case(case, 2)
+    case.labelled_frames, case.label = None, None
+    with pytest.raises(CaseError, match="no label.nii.gz"):
+        interpolate_case(case, 2)
+    with pytest.raises(CaseError, match="needs a trained interpolation model"):
+        interpolate_case(make_case(frames=6), 2, "hdl")
+
+
+@pytest.mark.parametrize("method", ["linear", "optical_flow"])
+def test_cli_interpolate_writes_a_valid_case(tmp_path, method):
+    save_case(make_case(frames=8, size=32), tmp_path / "c0")
+    main(["interpolate", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--k", "1", "--method", method])
+    twin = load_case(tmp_path / "twin")
+    original = load_case(tmp_path / "c0")
+    np.testing.assert_array_equal(twin.magnitude[..., ::2], original.magnitude[..., ::2])
+    assert twin.extra["interpolation"] == {"method": method, "K": 1, "kept_frames": [0, 2, 4, 6], "source_case": "c0"}
+    assert not twin.phase and twin.label.shape == original.label.shape
+    with pytest.raises(SystemExit) as stop:  # existing output refused
+        main(["interpolate", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--k", "1"])
+    assert stop.value.code == 2
