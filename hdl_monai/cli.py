@@ -4,6 +4,7 @@
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
     hdl-monai interpolate CASE --out OUT_CASE --k K --method {linear,optical_flow}
+    hdl-monai evaluate-interpolation DATASET --out DIR [--k 1,2,3,4,5,6 --methods linear,optical_flow]
     hdl-monai velocity CASE_OR_DATASET --out OUT
     hdl-monai velocity-compare REFERENCE SYNTHETIC --out OUT
 """
@@ -96,6 +97,25 @@ class Commands:
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"
 
+    def evaluate_interpolation(
+        self, dataset: str, out: str, k="1,2,3,4,5,6", methods="linear,optical_flow", split: str = "test"
+    ) -> str:
+        """Interpolation quality per method and K over a dataset split (Table III, Fig. 10 layout).
+
+        Args:
+            dataset: dataset folder (case format, with labels).
+            out: folder for interpolation_metrics.json/.md and metrics_vs_k.png.
+            k: comma-separated K values.
+            methods: comma-separated methods (linear, optical_flow).
+            split: datalist split to evaluate.
+        """
+        from hdl_monai.evaluate import evaluate_interpolation
+
+        results = evaluate_interpolation(
+            dataset, out, ks=_int_list(k), methods=_str_list(methods), split=split, progress=sys.stderr.isatty()
+        )
+        return f"interpolation metrics for K={sorted(results, key=int)} written to {out}"
+
     def velocity(self, path: str, out: str, overwrite: bool = False) -> str:
         """Velocity assessment of a case or dataset: curves, PSV/TPSV/PDV/TPDV/mean, plots, summary."""
         from hdl_monai.velocity.report import assess_path
@@ -109,6 +129,16 @@ class Commands:
 
         written = compare_paths(reference, synthetic, out, overwrite=overwrite)
         return f"velocity comparison written to {written}"
+
+
+def _str_list(value) -> list[str]:
+    """Fire turns "a,b" into a tuple and "a" into a string; accept both."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _int_list(value) -> list[int]:
+    return [int(v) for v in _str_list(value)]
 
 
 def main(argv: list[str] | None = None) -> None:

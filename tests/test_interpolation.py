@@ -62,3 +62,40 @@ def test_cli_interpolate_writes_a_valid_case(tmp_path, method):
     with pytest.raises(SystemExit) as stop:  # existing output refused
         main(["interpolate", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--k", "1"])
     assert stop.value.code == 2
+
+
+def test_interpolation_metrics_known_answers():
+    from dataclasses import replace
+
+    from hdl_monai.evaluate import interpolation_metrics
+    from hdl_monai.transforms.array import magnitude_scale
+
+    case = make_case(frames=8, size=32)
+    same = interpolation_metrics(case, case, 1)
+    assert same["mse"] == 0 and same["msew1"] == 0 and same["dice"] == 1.0 and same["ssim"] == pytest.approx(1.0)
+    # +0.05 of the scale is +0.1 on the [-1, 1] map; shift only pixels that stay below the clip point
+    scale = magnitude_scale(case.magnitude)
+    rebuilt = replace(case, magnitude=case.magnitude.copy())
+    frames = rebuilt.magnitude[..., 1::2]
+    shifted = frames + 0.05 * scale < scale
+    rebuilt.magnitude[..., 1::2] = frames + 0.05 * scale * shifted
+    values = interpolation_metrics(case, rebuilt, 1)
+    assert values["mse"] == pytest.approx(0.01 * shifted.mean(), rel=1e-4)
+    assert values["msew1"] < values["mse"]  # w1 is 0.1 outside the LV region
+    per_frame = 0.01 * shifted.mean(axis=(0, 1))
+    assert values["psnr"] == pytest.approx(np.mean(10 * np.log10(4 / per_frame)), rel=1e-4)
+    assert values["dice"] == 1.0  # labels untouched
+
+
+def test_evaluate_interpolation_writes_tables(tmp_path):
+    from hdl_monai.data import save_datalist
+    from hdl_monai.evaluate import evaluate_interpolation
+
+    for i in range(2):
+        save_case(make_case(f"c{i}", frames=8, size=32, seed=i), tmp_path / "ds" / "cases" / f"c{i}")
+    save_datalist(tmp_path / "ds", {"test": [{"case": "cases/c0"}, {"case": "cases/c1"}]})
+    results = evaluate_interpolation(tmp_path / "ds", tmp_path / "ev", ks=[1, 2], progress=False)
+    assert set(results) == {"1", "2"} and set(results["1"]) == {"linear", "optical_flow"}
+    assert len(results["2"]["linear"]["dice"]["values"]) == 2
+    table = (tmp_path / "ev" / "interpolation_metrics.md").read_text()
+    assert table.count("| linear |") == 2 and (tmp_path / "ev" / "metrics_vs_k.png").stat().st_size > 10_000
