@@ -16,6 +16,8 @@ from pathlib import Path
 
 import fire
 
+from hdl_monai.velocity.curves import DEFAULT_EXCLUDE_BORDER_PX
+
 __all__ = ["Commands", "main"]
 
 
@@ -116,18 +118,68 @@ class Commands:
         )
         return f"interpolation metrics for K={sorted(results, key=int)} written to {out}"
 
-    def velocity(self, path: str, out: str, overwrite: bool = False) -> str:
-        """Velocity assessment of a case or dataset: curves, PSV/TPSV/PDV/TPDV/mean, plots, summary."""
+    def velocity(
+        self,
+        path: str,
+        out: str,
+        overwrite: bool = False,
+        source: str = "phase",
+        exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+        unwrap: bool = False,
+        plots: bool = True,
+        skip_errors: bool = False,
+        workers: int | None = None,
+    ) -> str:
+        """Velocity assessment of a case or dataset: curves, PSV/TPSV/PDV/TPDV/mean, plots, summary.
+
+        Args:
+            path: a case folder or a dataset folder.
+            out: output folder (refused if it exists and is not empty, unless --overwrite).
+            overwrite: replace an existing output folder.
+            source: phase (phase images + venc) or velocity (a phantom's ground-truth velocity files).
+            exclude_border_px: myocardium border pixels left out of the curves (partial volume); 0 = all.
+            unwrap: simple temporal phase unwrapping before conversion.
+            plots: write the PNG figures.
+            skip_errors: for a dataset, skip cases that cannot be assessed (listed in summary.md).
+            workers: processes for a dataset (default: one per CPU core).
+        """
         from hdl_monai.velocity.report import assess_path
 
-        written = assess_path(path, out, overwrite=overwrite)
+        written = assess_path(
+            path, out, overwrite=overwrite, source=source, exclude_border_px=int(exclude_border_px), unwrap=unwrap,
+            plots=plots, skip_errors=skip_errors, workers=workers, progress=sys.stderr.isatty(),
+        )
         return f"velocity assessment written to {written}"
 
-    def velocity_compare(self, reference: str, synthetic: str, out: str, overwrite: bool = False) -> str:
-        """Compare velocities of two cases or datasets paired by case_id (Pearson r, index differences)."""
+    def velocity_compare(
+        self,
+        reference: str,
+        synthetic: str,
+        out: str,
+        overwrite: bool = False,
+        reference_source: str = "phase",
+        synthetic_source: str = "phase",
+        exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+        plots: bool = True,
+    ) -> str:
+        """Compare velocities of two cases or datasets paired by case_id (Pearson r, index differences).
+
+        Args:
+            reference: reference case or dataset (e.g. the acquired scan, or a phantom).
+            synthetic: synthetic case or dataset (e.g. the digital twin).
+            out: output folder.
+            overwrite: replace an existing output folder.
+            reference_source: phase or velocity (ground-truth files) for the reference.
+            synthetic_source: phase or velocity for the synthetic side.
+            exclude_border_px: myocardium border pixels left out of the curves, on both sides.
+            plots: write the overlay and box plots.
+        """
         from hdl_monai.velocity.report import compare_paths
 
-        written = compare_paths(reference, synthetic, out, overwrite=overwrite)
+        written = compare_paths(
+            reference, synthetic, out, overwrite=overwrite, reference_source=reference_source,
+            synthetic_source=synthetic_source, exclude_border_px=int(exclude_border_px), plots=plots,
+        )
         return f"velocity comparison written to {written}"
 
 

@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import nibabel as nib
 import numpy as np
@@ -241,8 +241,9 @@ def _case_from_meta(meta: Mapping[str, Any], case_dir: Path, arrays: dict[str, A
     )
 
 
-def _load_unchecked(case_dir: Path, problems: list[str]) -> Case | None:
-    """Read every file of a case, appending file-level problems; None when it cannot be assembled."""
+def _load_unchecked(case_dir: Path, problems: list[str], skip: tuple[str, ...] = ()) -> Case | None:
+    """Read the files of a case (all but the kinds in ``skip``), appending file-level problems;
+    None when it cannot be assembled."""
     try:
         meta = read_case_json(case_dir)
     except CaseError as err:
@@ -259,6 +260,8 @@ def _load_unchecked(case_dir: Path, problems: list[str]) -> Case | None:
         problems.append(str(err))
         return None
     for kind in ("phase", "velocity"):
+        if kind in skip:
+            continue
         present = [d for d in DIRECTIONS if (case_dir / f"{kind}_{d}.nii.gz").exists()]
         if present and len(present) < 3:
             absent = [f"{kind}_{d}.nii.gz" for d in DIRECTIONS if d not in present]
@@ -268,7 +271,7 @@ def _load_unchecked(case_dir: Path, problems: list[str]) -> Case | None:
                 arrays[kind][d] = read_nifti(case_dir / f"{kind}_{d}.nii.gz")
             except CaseError as err:
                 problems.append(str(err))
-    if (case_dir / "label.nii.gz").exists():
+    if "label" not in skip and (case_dir / "label.nii.gz").exists():
         try:
             raw = read_nifti(case_dir / "label.nii.gz", dtype=np.float64)
             if np.any(raw != np.round(raw)) or not np.all(np.isfinite(raw)):
@@ -305,13 +308,21 @@ def validate_case_dir(case_dir: str | os.PathLike) -> list[str]:
     return problems
 
 
-def load_case(case_dir: str | os.PathLike, *, validate: bool = True) -> Case:
-    """Load a case folder; with ``validate`` any problem raises CaseError listing them all."""
+def load_case(case_dir: str | os.PathLike, *, validate: bool = True, skip: Iterable[str] = ()) -> Case:
+    """Load a case folder; with ``validate`` any problem raises CaseError listing them all.
+
+    ``skip`` names kinds of optional files not to read ("phase", "velocity", "label"), for tools
+    that need only part of a case; the returned case then lacks them.
+    """
     case_dir = Path(case_dir)
     if not case_dir.is_dir():
         raise CaseError(f"{case_dir}: missing case folder")
+    skip = tuple(skip)
+    unknown = sorted(set(skip) - {"phase", "velocity", "label"})
+    if unknown:
+        raise ValueError(f"skip accepts 'phase', 'velocity', 'label'; got {unknown}")
     problems: list[str] = []
-    case = _load_unchecked(case_dir, problems)
+    case = _load_unchecked(case_dir, problems, skip)
     if case is not None and validate:
         problems += check_case(case)
     if case is None or (validate and problems):
