@@ -1,5 +1,6 @@
 """The ``hdl-monai`` command (python-fire). Each command is a thin edge over a library function.
 
+    hdl-monai demo [--out demo_output]
     hdl-monai phantom --out DIR [--subjects N --slices S --size PX --frames T --seed SEED]
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
@@ -23,6 +24,28 @@ __all__ = ["Commands", "main"]
 
 class Commands:
     """hdl-monai: synthesise and assess 3-directional myocardial velocity maps (HDL, on MONAI)."""
+
+    def demo(
+        self,
+        out: str = "demo_output",
+        subjects: int = 6,
+        slices: int = 2,
+        size: int = 128,
+        frames: int = 50,
+        seed: int = 0,
+        overwrite: bool = False,
+    ) -> str:
+        """The main job on the built-in phantom: generate, validate, assess velocity, interpolate, report.
+
+        Args:
+            out: output folder (refused if it exists, unless --overwrite).
+            subjects, slices, size, frames, seed: phantom settings (as for `hdl-monai phantom`).
+            overwrite: replace an existing output folder.
+        """
+        from hdl_monai.demo import run_demo
+
+        report = run_demo(out, subjects=subjects, slices=slices, size=size, frames=frames, seed=seed, overwrite=overwrite)
+        return f"demo finished: {report}"
 
     def phantom(
         self,

@@ -38,7 +38,8 @@ SOURCES = ("phase", "velocity")
 CONVENTIONS = (
     "v = (p - 2048) / 2048 * venc; mm/s = 10 * cm/s; x = array axis 0, y = axis 1, z through-plane; "
     "LV centre = centroid of label 2 (else filled label 1); e_r outward from the centre, "
-    "e_c = (-e_r.y, e_r.x), v_l = v_z; curves = mean over label 1 per frame; "
+    "e_c = (-e_r.y, e_r.x), v_l = v_z; curves = mean over label 1 per frame (less exclude_border_px "
+    "border pixels, default 1); "
     "systole = frames 0..t_es, diastole = t_es+1..T-1; PSV/PDV/mean are magnitudes (max|v|, mean|v|); "
     "time a.u. = t * 50 / T, ms = t * rr_interval_ms / T"
 )
