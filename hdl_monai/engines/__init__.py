@@ -1,0 +1,1 @@
+"""Training and inference engines beyond MONAI's own (import the submodules directly)."""
