@@ -175,37 +175,35 @@ class PasteROId(MapTransform):
         return d
 
 
-class NormalizePhased(MapTransform):
+class _PhaseKeysd(MapTransform):
+    """Applies ``self.transform`` (set by the subclass) to every phase key."""
+
+    transform_class: type = NormalizePhase
+
+    def __init__(
+        self, keys: KeysCollection = PHASE_KEYS, clip: bool = True, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.transform = self.transform_class(clip)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.transform(d[key])
+        return d
+
+
+class NormalizePhased(_PhaseKeysd):
     """Phase keys from 0..4096 to [-1, 1] (``p / 2048 - 1``); see
     :class:`~hdl_monai.transforms.array.NormalizePhase`."""
 
-    def __init__(
-        self, keys: KeysCollection = PHASE_KEYS, clip: bool = True, allow_missing_keys: bool = False
-    ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.transform = NormalizePhase(clip)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
-        return d
+    transform_class = NormalizePhase
 
 
-class DenormalizePhased(MapTransform):
+class DenormalizePhased(_PhaseKeysd):
     """Phase keys from [-1, 1] back to scanner units 0..4096 (``(x + 1) * 2048``, clipped)."""
 
-    def __init__(
-        self, keys: KeysCollection = PHASE_KEYS, clip: bool = True, allow_missing_keys: bool = False
-    ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.transform = DenormalizePhase(clip)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
-        return d
+    transform_class = DenormalizePhase
 
 
 class NormalizeMagnituded(MapTransform):
