@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     from hdl_monai.data.case import CaseError
 
     try:
-        result = fire.Fire(Commands, command=argv, name="hdl-monai")
+        result = fire.Fire(Commands(), command=argv, name="hdl-monai")
     except (CaseError, OverwriteError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
