@@ -5,6 +5,7 @@
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
     hdl-monai interpolate CASE --out OUT_CASE --k K --method {linear,optical_flow}
+    hdl-monai synthesize-phase CASE --out OUT_CASE --model model.pt
     hdl-monai evaluate-interpolation DATASET --out DIR [--k 1,2,3,4,5,6 --methods linear,optical_flow]
     hdl-monai velocity CASE_OR_DATASET --out OUT
     hdl-monai velocity-compare REFERENCE SYNTHETIC --out OUT
@@ -104,26 +105,73 @@ class Commands:
         written = import_dicom(dicom_dir, out, contours=contours, split=split, overwrite=overwrite)
         return f"{len(written)} case(s) written to {out}"
 
-    def interpolate(self, case: str, out: str, k: int = 3, method: str = "linear", overwrite: bool = False) -> str:
+    def interpolate(
+        self,
+        case: str,
+        out: str,
+        k: int = 3,
+        method: str = "linear",
+        model: str | None = None,
+        device: str = "cpu",
+        overwrite: bool = False,
+    ) -> str:
         """Keep frames 0, K+1, 2(K+1), ... of a case and rebuild the others; write the result as a case.
 
         Args:
             case: input case folder (magnitude and labels on the kept frames).
             out: output case folder.
             k: K, frames dropped between two kept frames (1 <= K, 2(K+1) <= frames).
-            method: linear or optical_flow (the network methods hdl, r2unet, gan need a trained model).
+            method: hdl or r2unet (need --model), linear or optical_flow.
+            model: model.pt written by the interpolation bundle's training (hdl, r2unet).
+            device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
         """
         from hdl_monai.data.case import load_case, save_case
         from hdl_monai.interpolation import interpolate_case
 
-        result = interpolate_case(load_case(case), int(k), method)
+        result = interpolate_case(load_case(case), int(k), method, model=model, device=device)
         result.case_id = Path(out).name
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"
 
+    def synthesize_phase(
+        self, case: str, out: str, model: str, device: str = "cpu", seed: int = 0, overwrite: bool = False
+    ) -> str:
+        """Write phase_x/y/z (0..4096) synthesised from a case's magnitude (and label), keeping the rest.
+
+        Args:
+            case: input case folder (magnitude over the whole cycle and LV labels for the ROI centre).
+            out: output case folder.
+            model: model.pt written by the phase-synthesis bundle (background_stats.json beside it).
+            device: torch device (cpu, cuda).
+            seed: seed of the background noise.
+            overwrite: replace an existing output case.
+        """
+        from hdl_monai.data.case import load_case, save_case
+        from hdl_monai.phase_synthesis import synthesize_phase
+
+        source = load_case(case, skip=("phase", "velocity"))
+        source.phase = synthesize_phase(source, model, device=device, seed=int(seed))
+        if source.venc_cm_s is None:
+            from hdl_monai.data.phantom import DEFAULT_VENC_CM_S
+
+            source.venc_cm_s = dict(DEFAULT_VENC_CM_S)
+        source.case_id = Path(out).name
+        source.source = f"{source.source}+phase-synthesis"
+        source.extra = {**source.extra, "phase_synthesis": {"model": str(model), "seed": int(seed)}}
+        save_case(source, out, overwrite=overwrite)
+        return f"synthetic phase written to {out}"
+
     def evaluate_interpolation(
-        self, dataset: str, out: str, k="1,2,3,4,5,6", methods="linear,optical_flow", split: str = "test"
+        self,
+        dataset: str,
+        out: str,
+        k="1,2,3,4,5,6",
+        methods="linear,optical_flow",
+        split: str = "test",
+        model: str | None = None,
+        r2unet_model: str | None = None,
+        device: str = "cpu",
     ) -> str:
         """Interpolation quality per method and K over a dataset split (Table III, Fig. 10 layout).
 
@@ -131,13 +179,18 @@ class Commands:
             dataset: dataset folder (case format, with labels).
             out: folder for interpolation_metrics.json/.md and metrics_vs_k.png.
             k: comma-separated K values.
-            methods: comma-separated methods (linear, optical_flow).
+            methods: comma-separated methods (hdl, r2unet, linear, optical_flow).
             split: datalist split to evaluate.
+            model: model.pt of the HDL interpolation network (for method hdl).
+            r2unet_model: model.pt of the plain R2U-Net baseline (for method r2unet).
+            device: torch device for the network methods.
         """
         from hdl_monai.evaluate import evaluate_interpolation
 
+        models = {name: path for name, path in (("hdl", model), ("r2unet", r2unet_model)) if path}
         results = evaluate_interpolation(
-            dataset, out, ks=_int_list(k), methods=_str_list(methods), split=split, progress=sys.stderr.isatty()
+            dataset, out, ks=_int_list(k), methods=_str_list(methods), split=split, progress=sys.stderr.isatty(),
+            models=models, device=device,
         )
         return f"interpolation metrics for K={sorted(results, key=int)} written to {out}"
 

@@ -109,9 +109,12 @@ def evaluate_interpolation(
     methods: Iterable[str] = ("linear", "optical_flow"),
     split: str = "test",
     progress: bool = True,
+    models: dict[str, str | os.PathLike] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Every method at every K over a dataset split; writes interpolation_metrics.json, .md and a figure.
 
+    ``models`` maps the network methods ("hdl", "r2unet") to their model.pt; each is loaded once.
     Returns the results: {K: {method: {metric: {"mean", "std", "values"}}}}.
     """
     from tqdm.auto import tqdm
@@ -119,14 +122,22 @@ def evaluate_interpolation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     methods = list(methods)
-    cases = [load_case(d) for d in case_dirs(dataset, [split])]
+    loaded = {}
+    for method, path in (models or {}).items():
+        from hdl_monai.engines.interpolation import load_interpolation_model
+
+        loaded[method] = load_interpolation_model(path, device, {"method": method})
+    missing = [m for m in methods if m in ("hdl", "r2unet") and m not in loaded]
+    if missing:
+        raise ValueError(f"methods {missing} need a model file (models={{method: model.pt}})")
+    cases = [load_case(d, skip=("phase", "velocity")) for d in case_dirs(dataset, [split])]
     if not cases:
         raise ValueError(f"{dataset}: no cases in the '{split}' split")
     results: dict[str, dict[str, dict[str, dict]]] = {}
     jobs = [(int(K), m, c) for K in ks for m in methods for c in cases]
     per: dict[tuple[int, str], list[dict[str, float]]] = {}
     for K, method, case in tqdm(jobs, desc="evaluate interpolation", disable=not progress):
-        rebuilt = interpolate_case(case, K, method)
+        rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device)
         per.setdefault((K, method), []).append(interpolation_metrics(case, rebuilt, K))
     for (K, method), rows in per.items():
         stats = {}
@@ -138,6 +149,7 @@ def evaluate_interpolation(
         "dataset": str(dataset),
         "split": split,
         "cases": [c.case_id for c in cases],
+        "models": {m: str(p) for m, p in (models or {}).items()},
         "conventions": "normalised magnitude [-1, 1] (reference scale), interpolated frames only, "
         "MSEW = mean(w * err^2) over pixels, Dice on LV myocardium (label 1)",
         "results": results,

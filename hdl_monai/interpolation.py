@@ -1,7 +1,7 @@
 """Temporal interpolation of a case: keep every (K+1)-th frame, rebuild the rest (HDL module 1).
 
-The network methods (hdl, r2unet, gan) need a trained model of the interpolation bundle; the
-classical baselines (linear, optical_flow) need nothing.
+The network methods (hdl, r2unet) need a trained model of the interpolation bundle; the classical
+baselines (linear, optical_flow) need nothing. The GAN variant is not trained yet.
 """
 
 from __future__ import annotations
@@ -18,15 +18,25 @@ NETWORK_METHODS = ("hdl", "r2unet", "gan")
 INTERPOLATION_METHODS = NETWORK_METHODS + BASELINE_METHODS
 
 
-def interpolate_case(case: Case, K: int, method: str = "linear", **kwargs) -> Case:
+def interpolate_case(case: Case, K: int, method: str = "linear", model=None, device: str = "cpu", **kwargs) -> Case:
     """A new case whose frames not in ``kept_frames(T, K)`` are interpolated from the kept ones.
 
     The kept frames' magnitude and labels are copied unchanged. Phase and ground-truth velocity are
     dropped (they belong to the original frames, and phase synthesis makes new ones). The result
-    records ``interpolation`` = {method, K, kept_frames, source_case} in case.json.
+    records ``interpolation`` = {method, K, kept_frames, source_case[, model]} in case.json.
+
+    Args:
+        case: the full-length case (only its kept frames are read).
+        K: frames dropped between two kept frames.
+        method: "hdl" or "r2unet" (need ``model``), "linear" or "optical_flow".
+        model: a trained interpolation model file (model.pt of the interpolation bundle) or a loaded
+            ``hdl_monai.engines.interpolation.InterpolationModel``.
+        device: torch device for the network methods.
+        kwargs: passed to the baseline (Horn-Schunck settings) or to ``interpolate_with_model``.
 
     Raises:
-        CaseError: K does not fit the series, labels are missing on kept frames, or the method is unknown.
+        CaseError: K does not fit the series, labels are missing on kept frames, the method is unknown,
+            or a network method has no model.
     """
     T = case.frames
     try:
@@ -40,17 +50,23 @@ def interpolate_case(case: Case, K: int, method: str = "linear", **kwargs) -> Ca
         missing = sorted(set(kept) - set(case.labelled_frames))
         if missing:
             raise CaseError(f"{case.name}: labels missing on kept frames {missing} (labelled_frames {case.labelled_frames})")
+    record = {"method": method, "K": int(K), "kept_frames": kept, "source_case": case.case_id}
     if method in BASELINE_METHODS:
         magnitude, label = rebuild_series(case.magnitude, case.label, K, method, **kwargs)
-    elif method in NETWORK_METHODS:
-        raise CaseError(
-            f"{case.name}: method {method!r} needs a trained interpolation model; this version provides "
-            f"only the classical baselines {list(BASELINE_METHODS)}"
-        )
+    elif method in ("hdl", "r2unet"):
+        if model is None:
+            raise CaseError(f"{case.name}: method {method!r} needs a trained interpolation model (--model model.pt)")
+        from hdl_monai.engines.interpolation import interpolate_with_model
+
+        magnitude, label = interpolate_with_model(case, K, model, device=device, expect={"method": method}, **kwargs)
+        record["model"] = str(getattr(model, "path", model))
+        record["predicted_labels"] = "1 LV myocardium, 2 LV blood pool on interpolated frames (no RV)"
+    elif method == "gan":
+        raise CaseError(f"{case.name}: the GAN interpolation baseline is not available yet")
     else:
         raise CaseError(f"{case.name}: unknown method {method!r}; expected one of {list(INTERPOLATION_METHODS)}")
     extra = dict(case.extra)
-    extra["interpolation"] = {"method": method, "K": int(K), "kept_frames": kept, "source_case": case.case_id}
+    extra["interpolation"] = record
     return replace(
         case,
         magnitude=magnitude,

@@ -40,3 +40,22 @@ def test_console_script_lists_commands():
     text = result.stdout + result.stderr
     for command in ("demo", "phantom", "validate", "import_dicom", "interpolate", "velocity", "velocity_compare"):
         assert command in text
+
+
+def test_synthesize_phase_command_writes_a_valid_case(tmp_path):
+    from hdl_monai.data import load_case
+    from hdl_monai.networks import R2UNet
+    from hdl_monai.phase_synthesis import fit_background_stats, save_phase_model
+
+    case = make_case("c0", size=32, frames=6)
+    case.magnitude[:4] = 5.0  # a dark band of air: background for the Gaussian fit
+    save_case(case, tmp_path / "c0")
+    config = dict(spatial_dims=2, in_channels=3, out_channels=3, channels=(4, 8), out_act="tanh")
+    stats = fit_background_stats([case])
+    model = save_phase_model(tmp_path / "model", R2UNet(**config), config, roi_size=32, background_stats=stats)
+    main(["synthesize-phase", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--model", str(model)])
+    twin = load_case(tmp_path / "twin")
+    np.testing.assert_array_equal(twin.magnitude, case.magnitude)
+    assert set(twin.phase) == {"x", "y", "z"} and all(0 <= p.min() and p.max() <= 4096 for p in twin.phase.values())
+    assert not np.array_equal(twin.phase["x"], case.phase["x"])
+    assert twin.extra["phase_synthesis"]["model"] == str(model)

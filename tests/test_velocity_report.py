@@ -141,3 +141,14 @@ def test_bundle_run_command(dataset, tmp_path):
     for name in ("metadata.json", "inference.json"):
         json.loads((BUNDLE / "configs" / name).read_text())
     assert (BUNDLE / "configs" / "logging.conf").is_file() and (BUNDLE / "docs" / "README.md").is_file()
+
+
+def test_worker_processes_give_the_same_outputs(tmp_path):
+    import torch  # a process that has used torch must still be able to start workers
+
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    ds = _dataset(tmp_path / "ds", ids=tuple(f"w{i}" for i in range(9)))
+    serial = assess_path(ds, tmp_path / "serial", workers=1, plots=False)
+    parallel = assess_path(ds, tmp_path / "parallel", workers=2, plots=False)
+    assert (serial / "cases.csv").read_text() == (parallel / "cases.csv").read_text()
+    assert (parallel / "w3" / "velocity.json").is_file()

@@ -157,6 +157,10 @@ def _assess_one(case_dir: Path, options: dict[str, Any], write_root: Path | None
     return result, None
 
 
+MIN_CASES_PER_POOL = 8
+"""Datasets smaller than this are assessed in this process (starting workers costs about a second)."""
+
+
 def default_workers() -> int:
     """Worker processes for dataset runs: one per CPU core, at most 8."""
     return max(1, min(8, os.cpu_count() or 1))
@@ -173,11 +177,13 @@ def _assess_many(
 ) -> tuple[list[VelocityAssessment], list[str]]:
     """Assess cases (in ``workers`` processes when > 1), optionally writing each case's outputs."""
     results, failures = [], []
-    if workers > 1 and len(dirs) > 1:
+    if workers > 1 and len(dirs) >= MIN_CASES_PER_POOL:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        # "spawn", not "fork": a process that has run torch (tests, the pipeline) can deadlock in
+        # forked children on inherited OpenMP locks.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         outcomes = pool.map(_assess_one, dirs, [options] * len(dirs), [write_root] * len(dirs), [plots] * len(dirs))
     else:
         pool = None

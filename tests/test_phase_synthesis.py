@@ -1,0 +1,291 @@
+"""Phase synthesis: pix2pix trainer, foreground-background scheme, saved model, synthesize_phase, bundle."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.transforms import Compose
+
+from hdl_monai.data.case import CaseError, load_case
+from hdl_monai.data.loading import LoadCased, datalist_items
+from hdl_monai.data.phantom import generate_phantom
+from hdl_monai.engines.pix2pix import (
+    Pix2PixTrainer,
+    build_patch_discriminator,
+    checkpoint_dict,
+    patch_logits,
+    phase_l1_loss,
+)
+from hdl_monai.networks.r2unet import R2UNet
+from hdl_monai.phase_synthesis import (
+    ForegroundBackgroundInferer,
+    PhaseFrameSamplesd,
+    composite,
+    fit_background_stats,
+    load_background_stats,
+    load_phase_model,
+    sample_background,
+    save_phase_model,
+    synthesize_phase,
+)
+from hdl_monai.transforms.dictionary import CropLVROId, NormalizeMagnituded, NormalizePhased, WeightMapsd
+from conftest import make_case
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "bundle" / "hdl_phase_synthesis" / "configs"
+ROI = 32
+G_CONFIG = {"spatial_dims": 2, "in_channels": 3, "out_channels": 3, "channels": [4, 8], "recurrence": 2, "out_act": "tanh"}
+PAPER_STATS = {"mean": {d: 0.034 for d in "xyz"}, "std": {d: 0.034 for d in "xyz"}}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("phase") / "phantom"
+    return generate_phantom(out, subjects=3, slices=1, size=40, frames=12, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def batch(dataset) -> dict[str, torch.Tensor]:
+    """Four frames of one training case, preprocessed as in the bundle, collated."""
+    pipeline = Compose(
+        [
+            LoadCased(phase=True),
+            CropLVROId(keys=["magnitude", "phase_x", "phase_y", "phase_z", "label"], roi_size=ROI),
+            NormalizeMagnituded("magnitude"),
+            NormalizePhased(["phase_x", "phase_y", "phase_z"]),
+            WeightMapsd(),
+            PhaseFrameSamplesd(stride=3),
+        ]
+    )
+    samples = pipeline(datalist_items(dataset, "training")[0])
+    keys = ("magnitude_triplet", "phase", "w1", "w2", "foreground")
+    return {k: torch.stack([torch.as_tensor(s[k], dtype=torch.float32) for s in samples]) for k in keys}
+
+
+def _trainer(batch, steps=1, scheme="foreground_background", seed=0, lr=0.002, **kwargs) -> Pix2PixTrainer:
+    torch.manual_seed(seed)
+    G = R2UNet(**G_CONFIG)
+    D = build_patch_discriminator(channels=4)
+    return Pix2PixTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=[batch] * steps,
+        generator=G,
+        discriminator=D,
+        g_optimizer=torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
+        d_optimizer=torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
+        scheme=scheme,
+        **kwargs,
+    )
+
+
+def _l1(trainer, batch, foreground=True) -> float:
+    with torch.no_grad():
+        fake = trainer.generator(batch["magnitude_triplet"])
+        fg = batch["foreground"] if foreground else None
+        return float(phase_l1_loss(fake, batch["phase"], batch["w1"], batch["w2"], fg))
+
+
+def test_discriminator_scores_a_16x16_grid_at_256():
+    D = build_patch_discriminator(channels=2)
+    assert patch_logits(D(torch.zeros(1, 6, 256, 256))).shape == (1, 1, 16, 16)
+    assert patch_logits(D(torch.zeros(1, 6, 128, 128))).shape == (1, 1, 8, 8)
+
+
+def test_training_updates_both_networks_and_lowers_l1(batch):
+    trainer = _trainer(batch, steps=15)
+    g0 = [p.detach().clone() for p in trainer.generator.parameters()]
+    d0 = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    before = _l1(trainer, batch)
+    trainer.run()
+    after = _l1(trainer, batch)
+    assert trainer.state.iteration == 15
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.discriminator.parameters()))
+    assert after < 0.8 * before, (before, after)
+    out = trainer.state.output
+    assert {"g_loss", "d_loss", "l1", "adv", "loss"} <= set(out)
+    assert all(torch.isfinite(out[k]) for k in ("g_loss", "d_loss", "l1"))
+    assert torch.allclose(out["g_loss"], out["adv"] + 100.0 * out["l1"])
+
+
+@pytest.mark.parametrize("scheme", ["foreground_background", "vanilla"])
+def test_scheme_decides_where_l1_looks(batch, scheme):
+    seen = []
+
+    def spy(pred, target, w1, w2):
+        seen.append((w1.detach(), w2.detach()))
+        return (w1 * (pred - target).abs()).mean() + (w2 * (pred - target).abs()).mean()
+
+    trainer = _trainer(batch, steps=2, scheme=scheme, l1_loss=spy)
+    trainer.run()
+    background = batch["foreground"] == 0
+    assert background.any() and len(seen) == 2
+    w1, w2 = seen[0]
+    if scheme == "vanilla":  # whole image: background still weighted 0.1
+        assert torch.allclose(w2[background], torch.tensor(0.1)) and torch.all(w1[background] > 0)
+    else:  # foreground only
+        assert torch.all(w1[background] == 0) and torch.all(w2[background] == 0)
+    assert torch.isfinite(trainer.state.output["g_loss"])
+
+
+def test_background_stats_fit_save_reload(dataset, tmp_path):
+    stats = fit_background_stats(
+        dataset, json_path=tmp_path / "background_stats.json", figure_path=tmp_path / "hist.png"
+    )
+    assert (tmp_path / "hist.png").stat().st_size > 1000
+    assert load_background_stats(tmp_path) == stats  # identical after the JSON round trip
+    assert stats["cases"] == 1 and stats["pixels"] > 0
+    assert set(stats["mean"]) == set(stats["std"]) == {"x", "y", "z"}
+    assert sum(stats["histogram"]["counts"]["x"]) == stats["pixels"]
+
+    # known answer: background phase drawn from N(0.034, 0.034) (normalised) is recovered
+    case = make_case(size=32, frames=8)
+    rng = np.random.default_rng(1)
+    background = np.zeros(case.magnitude.shape, dtype=bool)
+    background[:6] = True
+    case.magnitude[background] = 0.0
+    for d in "xyz":
+        values = (rng.normal(0.034, 0.034, size=int(background.sum())) + 1.0) * 2048.0
+        case.phase[d][background] = values.astype(np.float32)
+    known = fit_background_stats([case])
+    assert known["pixels"] == int(background.sum())
+    for d in "xyz":
+        assert known["mean"][d] == pytest.approx(0.034, abs=0.003)
+        assert known["std"][d] == pytest.approx(0.034, rel=0.05)
+
+
+def test_composite_keeps_generator_pixels_and_fills_noise():
+    generator = torch.Generator().manual_seed(0)
+    fake = torch.rand(4, 3, 48, 48, generator=generator) * 2 - 1
+    foreground = (torch.rand(4, 1, 48, 48, generator=generator) > 0.5).float()
+    stats = {"mean": {"x": 0.034, "y": -0.2, "z": 0.1}, "std": {"x": 0.034, "y": 0.05, "z": 0.02}}
+    out = composite(fake, foreground, sample_background(fake, stats, torch.Generator().manual_seed(1)))
+    fg = foreground.expand_as(fake).bool()
+    assert torch.equal(out[fg], fake[fg])
+    for c, d in enumerate("xyz"):
+        noise = out[:, c][~fg[:, c]]
+        n = noise.numel()
+        assert abs(float(noise.mean()) - stats["mean"][d]) < 4 * stats["std"][d] / n**0.5
+        assert float(noise.std()) == pytest.approx(stats["std"][d], rel=0.05)
+
+    # the inferer: the condition's middle frame decides the foreground; vanilla returns the raw output
+    magnitude = torch.where(foreground > 0, 0.5, -1.0).repeat(1, 3, 1, 1)
+    net = lambda x: fake  # noqa: E731
+    out = ForegroundBackgroundInferer(stats, seed=2)(magnitude, net)
+    assert torch.equal(out[fg], fake[fg]) and not torch.equal(out[~fg], fake[~fg])
+    assert torch.equal(ForegroundBackgroundInferer(stats, scheme="vanilla")(magnitude, net), fake)
+
+
+def test_resume_restores_networks_optimisers_and_iteration(batch, tmp_path):
+    first = _trainer(batch, steps=3)
+    CheckpointSaver(str(tmp_path), checkpoint_dict(first), save_final=True, final_filename="last.pt").attach(first)
+    first.run()
+    second = _trainer(batch, steps=3, seed=1)
+    second.state.max_epochs = 2
+    loader = CheckpointLoader(str(tmp_path / "last.pt"), checkpoint_dict(second))
+    loader(second)
+    assert second.state.iteration == 3 and second.state.epoch == 1
+    for name in ("g_optimizer", "d_optimizer"):
+        want, got = getattr(first, name).state_dict(), getattr(second, name).state_dict()
+        assert want["param_groups"] == got["param_groups"]
+        assert len(want["state"]) == len(got["state"]) > 0
+        for key in want["state"]:
+            for field, value in want["state"][key].items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(got["state"][key][field]))
+    for name in ("generator", "discriminator"):
+        for a, b in zip(getattr(first, name).state_dict().values(), getattr(second, name).state_dict().values()):
+            assert torch.equal(a, b)
+    loader.attach(second)
+    second.run()  # continues with epoch 2
+    assert second.state.iteration == 6
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, dataset) -> Path:
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    save_phase_model(out, R2UNet(**G_CONFIG), G_CONFIG, ROI, background_stats={**PAPER_STATS, "pixels": 1})
+    return out
+
+
+def test_synthesize_phase_shapes_range_and_foreground(dataset, model_dir):
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    out = synthesize_phase(case, model_dir, seed=0)
+    assert set(out) == {"x", "y", "z"}
+    for d in "xyz":
+        assert out[d].shape == case.magnitude.shape and out[d].dtype == np.float32
+        assert out[d].min() >= 0 and out[d].max() <= 4096
+    again = synthesize_phase(case, model_dir, seed=0)
+    assert all(np.array_equal(out[d], again[d]) for d in "xyz")
+    # the image corner lies outside the 32-pixel ROI of a 40-pixel image around the LV: noise there
+    corner = (out["x"][:2, :2] / 2048.0 - 1.0).ravel()
+    assert abs(corner.mean() - 0.034) < 0.05
+
+
+def test_synthesize_phase_errors(dataset, model_dir, tmp_path):
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    case.label = None
+    with pytest.raises(CaseError, match=str(case.path)):
+        synthesize_phase(case, model_dir)
+    bad = dict(G_CONFIG, channels=[4, 8, 16])
+    save_phase_model(tmp_path, R2UNet(**G_CONFIG), bad, ROI, background_stats={**PAPER_STATS})
+    with pytest.raises(ValueError, match="do not match"):
+        load_phase_model(tmp_path)
+
+
+def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run", "training",
+        "--config_file", str(BUNDLE / "train.json"),
+        "--dataset_dir", str(dataset), "--output_dir", str(out),
+        "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4",
+        "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert (out / "background_stats.json").is_file() and (out / "background_histogram.png").is_file()
+    assert (out / "checkpoints" / "checkpoint_final.pt").is_file()
+    assert (out / "checkpoints" / "best_generator.pt").is_file()
+    model = load_phase_model(out)
+    assert model.roi_size == (ROI, ROI) and model.generator_config["channels"] == [4, 8]
+    saved = json.loads((out / "background_stats.json").read_text())
+    assert saved == model.background_stats
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_gpu_config_builds_with_one_cpu_process(dataset, tmp_path, monkeypatch):
+    from monai.bundle import ConfigParser
+
+    for key, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "train.json"), str(BUNDLE / "multi_gpu_train.json")])
+    parser.update({"dataset_dir": str(dataset), "output_dir": str(tmp_path), "roi_size": ROI, "channels": [4, 8],
+                   "d_channels": 4, "batch_size": 2})  # fmt: skip
+    try:
+        parser.get_parsed_content("initialize")
+        trainer = parser.get_parsed_content("train#trainer")
+        handlers = parser.get_parsed_content("train#handlers")
+        assert isinstance(trainer.generator, torch.nn.parallel.DistributedDataParallel)
+        assert isinstance(trainer.discriminator, torch.nn.parallel.DistributedDataParallel)
+        assert type(parser.get_parsed_content("train#dataloader").sampler).__name__ == "DistributedSampler"
+        assert len(handlers) == 6
+    finally:
+        parser.get_parsed_content("finalize")
+    assert not torch.distributed.is_initialized()
