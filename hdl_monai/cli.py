@@ -9,6 +9,9 @@
     hdl-monai evaluate-interpolation DATASET --out DIR [--k 1,2,3,4,5,6 --methods linear,optical_flow]
     hdl-monai velocity CASE_OR_DATASET --out OUT
     hdl-monai velocity-compare REFERENCE SYNTHETIC --out OUT
+    hdl-monai twin CASE_OR_DATASET --k K --out OUT [--interpolation_model M --phase_model P]
+    hdl-monai evaluate-phase DATASET --out DIR [--k 0,3,6 --phase_model P --vanilla_model V
+                                                --interpolation_model M --split test]
 """
 
 from __future__ import annotations
@@ -257,6 +260,88 @@ class Commands:
             synthetic_source=synthetic_source, exclude_border_px=int(exclude_border_px), plots=plots,
         )
         return f"velocity comparison written to {written}"
+
+    def twin(
+        self,
+        path: str,
+        k: int,
+        out: str,
+        interpolation_model: str | None = None,
+        phase_model: str | None = None,
+        device: str = "cpu",
+        overwrite: bool = False,
+        splits=None,
+        seed: int = 0,
+        exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+        plots: bool = True,
+    ) -> str:
+        """The HDL digital twin of a case or dataset: interpolate (K), synthesise phase, assess velocity.
+
+        Writes OUT/cases/<case_id>/ (the twins), OUT/datalist.json, OUT/velocity/, OUT/compare/ (when the
+        input has phase), OUT/compare_truth/ (phantoms), OUT/twin.json and twin.md. See docs/twin.md.
+
+        Args:
+            path: a case folder or a dataset folder.
+            k: K, frames dropped between kept frames (0 = use the magnitude as is).
+            out: output folder (refused if it exists, unless --overwrite).
+            interpolation_model: model.pt of the interpolation bundle (default: its bundle's models/).
+            phase_model: model.pt of the phase-synthesis bundle (default: its bundle's models/).
+            device: torch device (cpu, cuda).
+            overwrite: replace an existing output folder.
+            splits: comma-separated datalist splits to process (default: all).
+            seed: seed of the synthetic background phase noise.
+            exclude_border_px: myocardium border pixels left out of the velocity curves.
+            plots: write the velocity figures.
+        """
+        from hdl_monai.pipeline import run_twin
+
+        written = run_twin(
+            path, int(k), out, interpolation_model=interpolation_model, phase_model=phase_model, device=device,
+            overwrite=overwrite, progress=sys.stderr.isatty(), splits=_str_list(splits) if splits else None,
+            seed=int(seed), exclude_border_px=int(exclude_border_px), plots=plots,
+        )
+        return f"digital twin (K={k}) written to {written}"
+
+    def evaluate_phase(
+        self,
+        dataset: str,
+        out: str,
+        k="0,3,6",
+        phase_model: str | None = None,
+        vanilla_model: str | None = None,
+        interpolation_model: str | None = None,
+        split: str = "test",
+        device: str = "cpu",
+        seed: int = 0,
+        exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+        example_case: str | None = None,
+        overwrite: bool = False,
+    ) -> str:
+        """Phase synthesis quality (Table I) and velocity agreement (Table II, Fig. 7-9) per K.
+
+        Args:
+            dataset: dataset folder (cases with real phase and labels).
+            out: folder for evaluate_phase.json/.md, table1_phase_metrics.md, table2_velocity.md and PNGs.
+            k: comma-separated K values (0 = real magnitude, K > 0 = HDL-interpolated magnitude).
+            phase_model: the proposed phase model.pt (default: the bundle's models/).
+            vanilla_model: a vanilla pix2pix model.pt (adds "vanilla" rows).
+            interpolation_model: the HDL interpolation model.pt for K > 0 (default: the bundle's models/).
+            split: datalist split to evaluate.
+            device: torch device.
+            seed: seed of the synthetic background phase noise.
+            exclude_border_px: myocardium border pixels left out of the velocity curves.
+            example_case: case_id drawn in the example figures (default: the first).
+            overwrite: replace an existing output folder.
+        """
+        from hdl_monai.evaluate_phase import evaluate_phase
+
+        evaluate_phase(
+            dataset, out, ks=_int_list(k), phase_model=phase_model, vanilla_model=vanilla_model,
+            interpolation_model=interpolation_model, split=split, device=device, seed=int(seed),
+            exclude_border_px=int(exclude_border_px), example_case=example_case, overwrite=overwrite,
+            progress=sys.stderr.isatty(),
+        )
+        return f"phase evaluation (Tables I and II) written to {out}"
 
 
 def _str_list(value) -> list[str]:

@@ -1,0 +1,505 @@
+"""Phase-synthesis quality in the paper's terms: Table I (image metrics), Table II (velocity indices and
+curve correlation), Fig. 7 (example phase and error maps), Fig. 8 (index box plots), Fig. 9 (curves).
+
+For every test case and every K, the magnitude input is the real series (K = 0) or the series rebuilt by
+the HDL interpolation network from every (K+1)-th frame (K > 0), exactly as the digital twin makes it
+(:func:`hdl_monai.pipeline.build_twin`); phase is synthesised from it by the proposed model
+(foreground-background scheme) and, when given, by the vanilla pix2pix model, with the same seed.
+
+Table I compares synthetic with real phase on the normalised scale ``p / 2048 - 1`` ([-1, 1], data range
+2) over every frame and the three directions (channels): MSE; MSEW1 and MSEW2 = ``mean(w * err^2)`` over
+all pixels with w1 = the padded LV region of the *real* labels (labels 1 and 2, holes filled, dilated by
+``margin`` = 5 px) and w2 = the foreground of the *real* magnitude (normalised with its 99.5th percentile,
+> -0.95), each 1 inside and 0.1 outside (as in Table III, ``hdl_monai.evaluate``); PSNR (dB, data range 2)
+and SSIM (window 11). A case's value is the mean over its frames; the table gives mean (std) over cases
+(population std, as Table III), with MSE x100, MSEW1 x10 and MSEW2 x100 as in the paper.
+
+Table II: velocity indices (``hdl_monai.velocity``) of the real phase (real labels) and of each synthetic
+twin (the twin's labels: real for K = 0, interpolated frames predicted for K > 0), mean (std) over cases
+(sample std, as the velocity summaries). The Pearson r of each twin's global curves against the real ones
+is given pooled (every curve of every case and direction concatenated: the paper's single number, 0.99 /
+0.92 / 0.48 for K = 0 / 3 / 6), pooled per direction, and as mean (std) of the per-case r. Where the cases
+carry ground-truth velocity (phantoms), the same r against the ground-truth curves is added, for the real
+phase too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdl_monai.data.atomic import OverwriteError, atomic_directory, atomic_write_json, atomic_write_text
+from hdl_monai.data.case import DIRECTIONS, Case, CaseError, load_case
+from hdl_monai.data.datalist import case_dirs
+from hdl_monai.metrics import mse, msew, psnr, ssim
+from hdl_monai.transforms.array import (
+    FOREGROUND_THRESHOLD,
+    foreground_mask,
+    magnitude_scale,
+    myocardium_region,
+    normalize_magnitude,
+    normalize_phase,
+    weight_map,
+)
+from hdl_monai.velocity.agreement import pearson_r
+from hdl_monai.velocity.assessment import VelocityAssessment, assess_case
+from hdl_monai.velocity.curves import DEFAULT_EXCLUDE_BORDER_PX
+from hdl_monai.velocity.cylindrical import CYLINDRICAL
+from hdl_monai.velocity.errors import VelocityError
+from hdl_monai.velocity.summary import markdown_table, mean_std, summarise_indices, table_rows
+
+__all__ = [
+    "METRICS",
+    "METHODS",
+    "FACTORS",
+    "PAPER_PEARSON_R",
+    "phase_metrics",
+    "curve_correlation",
+    "case_evaluation",
+    "table1_markdown",
+    "evaluate_phase",
+]
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("mse", "msew1", "msew2", "psnr", "ssim")
+METHODS = ("proposed", "vanilla")
+FACTORS = {"mse": 100, "msew1": 10, "msew2": 100, "psnr": 1, "ssim": 1}
+"""Display factors of Table I (the paper's layout)."""
+PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
+"""Pearson r of the velocity curves, synthetic vs real, reported by the paper (section IV-E)."""
+_ALL = "all"
+
+
+def phase_metrics(
+    reference: Case, phase: Mapping[str, np.ndarray], margin: int = 5, threshold: float = FOREGROUND_THRESHOLD
+) -> dict[str, float]:
+    """Table I metrics of synthetic ``phase`` against ``reference.phase`` (module docstring), one case.
+
+    Args:
+        reference: the real case: phase x/y/z (0..4096), magnitude and labels on every frame (w1, w2).
+        phase: synthetic {"x", "y", "z"} -> (X, Y, T) phase in scanner units.
+        margin: dilation of the LV region for w1, pixels.
+        threshold: foreground threshold of the normalised magnitude for w2.
+
+    Returns:
+        {"mse", "msew1", "msew2", "psnr", "ssim"}: means over frames (PSNR is inf for identical images).
+    """
+    missing = [d for d in DIRECTIONS if d not in reference.phase or d not in phase]
+    if missing:
+        raise CaseError(f"{reference.name}: phase {missing} missing on the real or the synthetic side")
+    if reference.label is None:
+        raise CaseError(f"{reference.name}: no label.nii.gz; MSEW1 needs the LV region on every frame")
+
+    def batch(channels: Sequence[np.ndarray]) -> np.ndarray:  # C x (X, Y, T) -> (T, C, X, Y)
+        return np.moveaxis(np.stack([np.asarray(c, dtype=np.float32) for c in channels]), -1, 0)
+
+    real = batch([normalize_phase(reference.phase[d]) for d in DIRECTIONS])
+    fake = batch([normalize_phase(phase[d]) for d in DIRECTIONS])
+    if real.shape != fake.shape:
+        raise CaseError(f"{reference.name}: synthetic phase shape {fake.shape} differs from the real {real.shape} (T, C, X, Y)")
+    m = normalize_magnitude(reference.magnitude, magnitude_scale(reference.magnitude))
+    w1 = batch([weight_map(myocardium_region(reference.label, margin=margin))])
+    w2 = batch([weight_map(foreground_mask(m, threshold))])
+    values = {
+        "mse": mse(fake, real),
+        "msew1": msew(fake, real, w1),
+        "msew2": msew(fake, real, w2),
+        "psnr": psnr(fake, real),
+        "ssim": ssim(fake, real),
+    }
+    return {name: float(np.mean(np.asarray(v))) for name, v in values.items()}
+
+
+def curve_correlation(
+    reference: Sequence[Mapping[str, np.ndarray]], synthetic: Sequence[Mapping[str, np.ndarray]]
+) -> dict[str, float]:
+    """Pearson r of synthetic vs reference curves, every pair's curves concatenated: per direction and
+    ``"all"`` (the three directions concatenated too, the paper's single number). NaN when undefined."""
+    if len(reference) != len(synthetic) or not reference:
+        return {**{d: float("nan") for d in CYLINDRICAL}, _ALL: float("nan")}
+    r = {d: pearson_r(np.concatenate([c[d] for c in reference]), np.concatenate([c[d] for c in synthetic])) for d in CYLINDRICAL}
+    r[_ALL] = pearson_r(
+        np.concatenate([c[d] for c in reference for d in CYLINDRICAL]),
+        np.concatenate([c[d] for c in synthetic for d in CYLINDRICAL]),
+    )
+    return r
+
+
+def case_evaluation(
+    reference: Case,
+    synthetic: Case,
+    margin: int = 5,
+    exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+    real: VelocityAssessment | None = None,
+    truth: VelocityAssessment | None = None,
+) -> tuple[dict[str, Any], VelocityAssessment | None]:
+    """Everything Tables I and II need from one (real case, synthetic twin) pair.
+
+    Args:
+        reference: the real case (phase, labels; velocity files for ``truth``).
+        synthetic: the twin (synthetic phase, its own labels).
+        margin: w1 dilation (pixels).
+        exclude_border_px: myocardium border left out of the velocity curves (both sides).
+        real, truth: the reference's assessments when already computed (from phase; from ground truth).
+
+    Returns:
+        (record, the twin's assessment or None when it cannot be assessed). record = {"metrics": Table I
+        values, "indices": Table II indices, "pearson_r": {direction..., "all"} vs real, "pearson_r_truth"
+        (when ``truth`` or the reference's velocity files exist), "velocity_error": message or None}.
+    """
+    record: dict[str, Any] = {"metrics": phase_metrics(reference, synthetic.phase, margin)}
+    real = real or assess_case(reference, exclude_border_px=exclude_border_px)
+    if truth is None and reference.velocity:
+        truth = assess_case(reference, source="velocity", exclude_border_px=exclude_border_px)
+    try:
+        assessment = assess_case(synthetic, exclude_border_px=exclude_border_px)
+    except VelocityError as err:
+        record.update(indices=None, pearson_r=None, velocity_error=str(err))
+        if truth is not None:
+            record["pearson_r_truth"] = None
+        return record, None
+    record["indices"] = assessment.indices
+    record["pearson_r"] = curve_correlation([real.curves_mm_s], [assessment.curves_mm_s])
+    if truth is not None:
+        record["pearson_r_truth"] = curve_correlation([truth.curves_mm_s], [assessment.curves_mm_s])
+    record["velocity_error"] = None
+    return record, assessment
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or np.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}" if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+def table1_markdown(table1: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> str:
+    """Table I layout: one row per (K, method), mean (std) over cases; MSE x100, MSEW1 x10, MSEW2 x100."""
+    head = ["K", "method", "MSE x100", "MSEW1 x10", "MSEW2 x100", "PSNR (dB)", "SSIM"]
+    rows = []
+    for K in sorted(table1, key=int):
+        for method, stats in table1[K].items():
+            rows.append([K, method, *[
+                f"{_fmt(stats[m]['mean'] * FACTORS[m])} ({_fmt(stats[m]['std'] * FACTORS[m])})" for m in METRICS
+            ]])
+    return markdown_table(head, rows)
+
+
+def _r_markdown(pearson: Mapping[str, Any], truth: Mapping[str, Any] | None) -> str:
+    head = ["K", "method", "r pooled (all directions)", *[f"r {d}" for d in CYLINDRICAL], "per-case r, mean (std)", "paper"]
+    if truth is not None:
+        head.append("r vs ground truth (pooled)")
+    rows = []
+    if truth is not None and "real" in truth:
+        rows.append(["-", "real phase", "-", *["-"] * len(CYLINDRICAL), "-", "-", _fmt(truth["real"]["pooled"][_ALL])])
+    for K in sorted(pearson, key=int):
+        for method, r in pearson[K].items():
+            per_case = ", ".join(
+                f"{d[:4]}. {_fmt(r['per_case'][d]['mean'])} ({_fmt(r['per_case'][d]['std'])})" for d in CYLINDRICAL
+            )
+            paper = f"{PAPER_PEARSON_R[int(K)]:.2f}" if method == "proposed" and int(K) in PAPER_PEARSON_R else "-"
+            row = [K, method, _fmt(r["pooled"][_ALL]), *[_fmt(r["pooled"][d]) for d in CYLINDRICAL], per_case, paper]
+            if truth is not None:
+                row.append(_fmt(truth[K][method]["pooled"][_ALL]))
+            rows.append(row)
+    return markdown_table(head, rows)
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def _plot_phase_examples(real: Case, twins: Mapping[str, Case], path: Path, t: int) -> None:
+    """Fig. 7: real phase, then per K the synthetic phase and |synthetic - real| (normalised), frame t."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from hdl_monai.velocity.plots import save_figure
+
+    columns = [("real", real.phase, False)]
+    for name, twin in twins.items():
+        columns.append((name, twin.phase, False))
+        columns.append((f"|{name} - real|", twin.phase, True))
+    fig = Figure(figsize=(2.2 * len(columns), 6.9), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(DIRECTIONS), len(columns), squeeze=False)
+    for r, d in enumerate(DIRECTIONS):
+        ref = normalize_phase(real.phase[d][..., t])
+        for c, (name, phase, diff) in enumerate(columns):
+            image = normalize_phase(phase[d][..., t])
+            ax = axes[r, c]
+            if diff:
+                shown = ax.imshow(np.abs(image - ref).T, origin="lower", cmap="magma", vmin=0.0, vmax=1.0)
+            else:
+                shown = ax.imshow(image.T, origin="lower", cmap="gray", vmin=-1.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"phase {d}")
+        fig.colorbar(shown, ax=axes[r, -1], fraction=0.05)
+    fig.suptitle(f"{real.case_id}, frame t = {t}: normalised phase (p / 2048 - 1; x horizontal) and absolute error")
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    """mean and population std (as Table III) of a metric over cases, with the values."""
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": arr.tolist()}
+
+
+def evaluate_phase(
+    dataset: str | os.PathLike,
+    out: str | os.PathLike,
+    ks: Sequence[int] = (0, 3, 6),
+    phase_model: Any = None,
+    vanilla_model: Any = None,
+    interpolation_model: Any = None,
+    split: str = "test",
+    device: str = "cpu",
+    seed: int = 0,
+    margin: int = 5,
+    exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
+    example_case: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Tables I and II (and Fig. 7-9) over a dataset split; writes them to ``out`` (atomically).
+
+    Args:
+        dataset: dataset folder; the ``split`` cases need magnitude, real phase and labels on every frame.
+        out: output folder (refused if it exists and is not empty, unless ``overwrite``). Writes
+            evaluate_phase.json (everything, per case too), evaluate_phase.md (both tables, figures),
+            table1_phase_metrics.md, table2_velocity.md, velocity_boxplots.png (Fig. 8, proposed model),
+            velocity_curves_<case>.png (Fig. 9) and phase_examples_<case>.png (Fig. 7) for one case.
+        ks: the K values (0 = real magnitude); K > 0 needs ``interpolation_model``.
+        phase_model: the proposed model (None = the bundle default, see ``hdl_monai.pipeline``).
+        vanilla_model: the vanilla pix2pix model; rows "vanilla" are added when given.
+        interpolation_model: the HDL interpolation model (None = the bundle default).
+        split: datalist split to evaluate.
+        device: torch device.
+        seed: background-noise seed of the synthesis (the same for every case, K and method).
+        margin: w1 dilation, pixels.
+        exclude_border_px: myocardium border left out of the velocity curves.
+        example_case: case_id of the case drawn in Fig. 7 and 9 (default: the first).
+        overwrite: replace an existing ``out``.
+        progress: tqdm bar over (case, K).
+
+    Returns:
+        The content of evaluate_phase.json.
+    """
+    from tqdm.auto import tqdm
+
+    from hdl_monai.phase_synthesis import load_phase_model, synthesize_phase
+    from hdl_monai.pipeline import build_twin, load_twin_models, resolve_model
+    from hdl_monai.velocity.report import _json_safe
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OverwriteError(f"{out}: exists; pass overwrite=True (--overwrite) to replace it")
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 0:
+        raise ValueError(f"K values must be >= 0, got {ks}")
+    interp, proposed = load_twin_models(max(ks), interpolation_model, phase_model, device)
+    models = {"proposed": proposed}
+    if vanilla_model is not None:
+        models["vanilla"] = load_phase_model(resolve_model("phase", vanilla_model), device)
+    for method, model in models.items():
+        expected = "vanilla" if method == "vanilla" else "foreground_background"
+        if model.scheme != expected:
+            logger.warning("the %s model %s was trained with scheme %r (expected %r)", method, model.path, model.scheme, expected)
+    dirs = case_dirs(dataset, [split])
+    if not dirs:
+        raise CaseError(f"{dataset}: no cases in the '{split}' split")
+    cases = [load_case(d) for d in dirs]
+    no_phase = [c.case_id for c in cases if len(c.phase) != 3]
+    if no_phase:
+        raise CaseError(f"{dataset}: cases {no_phase} have no real phase to compare with")
+    example = example_case or cases[0].case_id
+    if example not in [c.case_id for c in cases]:
+        raise CaseError(f"{dataset}: example case {example!r} is not in the '{split}' split")
+    with_truth = all(len(c.velocity) == 3 for c in cases)
+
+    records: list[dict[str, Any]] = []
+    real_curves: list[Mapping[str, np.ndarray]] = []
+    truth_curves: list[Mapping[str, np.ndarray]] = []
+    synthetic: dict[tuple[int, str], list[tuple[int, Mapping[str, np.ndarray]]]] = {}  # (K, method) -> [(case, curves)]
+    indices: dict[Any, list] = {"real": [], "truth": []}
+    shown: dict[str, Any] = {"twins": {}, "assessments": {}}
+    bar = tqdm(total=len(cases) * len(ks), desc="evaluate phase", unit="case-K", disable=not progress)
+    for i, case in enumerate(cases):
+        real = assess_case(case, exclude_border_px=exclude_border_px)
+        truth = assess_case(case, source="velocity", exclude_border_px=exclude_border_px) if with_truth else None
+        real_curves.append(real.curves_mm_s)
+        indices["real"].append(real.indices)
+        entry: dict[str, Any] = {"case_id": case.case_id, "real_indices": real.indices, "K": {}}
+        if truth is not None:
+            truth_curves.append(truth.curves_mm_s)
+            indices["truth"].append(truth.indices)
+            entry["truth_indices"] = truth.indices
+            entry["real_pearson_r_truth"] = curve_correlation([truth.curves_mm_s], [real.curves_mm_s])
+        if case.case_id == example:
+            shown.update(case=case, real=real, truth=truth)
+        for K in ks:
+            bar.set_postfix_str(f"{case.case_id} K={K}", refresh=False)
+            twin = build_twin(case, K, interp, proposed, device=device, seed=seed)
+            twins = {"proposed": twin}
+            if "vanilla" in models:
+                twins["vanilla"] = replace(twin, phase=synthesize_phase(twin, models["vanilla"], device=device, seed=seed))
+            for method, twin_case in twins.items():
+                record, assessment = case_evaluation(case, twin_case, margin, exclude_border_px, real=real, truth=truth)
+                entry["K"].setdefault(str(K), {})[method] = record
+                if assessment is None:
+                    logger.warning("%s K=%d %s: velocity not assessed: %s", case.case_id, K, method, record["velocity_error"])
+                else:
+                    synthetic.setdefault((K, method), []).append((i, assessment.curves_mm_s))
+                    indices.setdefault((K, method), []).append(assessment.indices)
+                if case.case_id == example and method == "proposed":
+                    shown["twins"][f"K={K}"] = twin_case
+                    if assessment is not None:
+                        shown["assessments"][f"K={K}"] = assessment
+            bar.update(1)
+        records.append(entry)
+    bar.close()
+
+    def correlations(reference: Sequence[Mapping[str, np.ndarray]], key: tuple[int, str], r_key: str) -> dict[str, Any]:
+        pairs = synthetic.get(key, [])
+        per_case = [records[i]["K"][str(key[0])][key[1]][r_key] for i, _ in pairs]
+        return {
+            "pooled": curve_correlation([reference[i] for i, _ in pairs], [c for _, c in pairs]),
+            "per_case": {d: mean_std([r[d] for r in per_case]) for d in (*CYLINDRICAL, _ALL)},
+            "n": len(pairs),
+        }
+
+    table1: dict[str, dict[str, Any]] = {}
+    pearson: dict[str, dict[str, Any]] = {}
+    pearson_truth: dict[str, Any] = {}
+    failures = []
+    for K in ks:
+        for method in models:
+            rows = [e["K"][str(K)][method] for e in records]
+            table1.setdefault(str(K), {})[method] = {m: _summary([r["metrics"][m] for r in rows]) for m in METRICS}
+            failures += [f"{e['case_id']} K={K} {method}: {r['velocity_error']}" for e, r in zip(records, rows) if r["velocity_error"]]
+            pearson.setdefault(str(K), {})[method] = correlations(real_curves, (K, method), "pearson_r")
+            if with_truth:
+                pearson_truth.setdefault(str(K), {})[method] = correlations(truth_curves, (K, method), "pearson_r_truth")
+    if with_truth:
+        pearson_truth["real"] = {
+            "pooled": curve_correlation(truth_curves, real_curves),
+            "per_case": {d: mean_std([e["real_pearson_r_truth"][d] for e in records]) for d in (*CYLINDRICAL, _ALL)},
+            "n": len(records),
+        }
+    columns = {}
+    if with_truth:
+        columns["ground truth"] = summarise_indices(indices["truth"])
+    columns["real"] = summarise_indices(indices["real"])
+    for K in ks:
+        for method in models:
+            if indices.get((K, method)):
+                columns[f"K={K} {method}"] = summarise_indices(indices[(K, method)])
+    payload = {
+        "dataset": str(dataset),
+        "split": split,
+        "cases": [c.case_id for c in cases],
+        "ks": ks,
+        "methods": list(models),
+        "models": {"interpolation": str(interp.path) if interp is not None else None,
+                   **{m: str(model.path) for m, model in models.items()}},
+        "schemes": {m: model.scheme for m, model in models.items()},
+        "seed": int(seed),
+        "margin_px": int(margin),
+        "exclude_border_px": int(exclude_border_px),
+        "example_case": example,
+        "conventions": " ".join(__doc__.split("\n\n", 1)[1].split()),
+        "table1": table1,
+        "table2": columns,
+        "pearson_r": pearson,
+        "pearson_r_truth": pearson_truth if with_truth else None,
+        "paper_pearson_r": {str(k): v for k, v in PAPER_PEARSON_R.items()},
+        "velocity_failures": failures,
+        "per_case": records,
+    }
+    payload = _json_safe(payload)
+    with atomic_directory(out, overwrite=out.exists()) as tmp:
+        atomic_write_json(tmp / "evaluate_phase.json", payload)
+        table1_md = table1_markdown(table1)
+        table2_md = markdown_table(["direction", "index", *[f"{c} (n = {_n(v)})" for c, v in columns.items()]], table_rows(columns))
+        r_md = _r_markdown(pearson, pearson_truth if with_truth else None)
+        atomic_write_text(tmp / "table1_phase_metrics.md", table1_md)
+        atomic_write_text(tmp / "table2_velocity.md", table2_md + "\n" + r_md)
+        figures = _figures(tmp, shown, indices, ks)
+        atomic_write_text(tmp / "evaluate_phase.md", _report_md(payload, table1_md, table2_md, r_md, figures))
+    return payload
+
+
+def _n(summary: Mapping[str, Any]) -> int:
+    """Cases behind a Table II column."""
+    first = next(iter(summary.values()))
+    return int(next(iter(first.values()))["n"])
+
+
+def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], ks: Sequence[int]) -> list[str]:
+    """Fig. 8 (box plots: real and the proposed model per K), Fig. 9 and Fig. 7 for the example case."""
+    from hdl_monai.velocity.plots import plot_curves, plot_index_boxplots, save_figure
+
+    written = []
+    groups = {"real": indices["real"], **{f"K={K}": indices[(K, "proposed")] for K in ks if indices.get((K, "proposed"))}}
+    save_figure(plot_index_boxplots(groups, title="velocity indices: real phase vs synthetic (proposed model)"),
+                out / "velocity_boxplots.png")
+    written.append("velocity_boxplots.png")
+    case = shown["case"]
+    series = {"real": shown["real"], **shown["assessments"]}
+    if shown.get("truth") is not None:
+        series["ground truth"] = shown["truth"]
+    notes = {
+        d: "r " + " / ".join(f"{pearson_r(shown['real'].curves_mm_s[d], a.curves_mm_s[d]):.2f}" for a in shown["assessments"].values())
+        for d in CYLINDRICAL
+    }
+    title = (f"{case.case_id}: real vs synthetic global velocities (proposed model); "
+             f"r vs real for {' / '.join(shown['assessments'])} in the panel titles")
+    name = f"velocity_curves_{case.case_id}.png"
+    save_figure(plot_curves(series, title=title, notes=notes), out / name)
+    written.append(name)
+    name = f"phase_examples_{case.case_id}.png"
+    _plot_phase_examples(case, shown["twins"], out / name, t=1 % case.frames)
+    written.append(name)
+    return written
+
+
+def _report_md(payload: Mapping[str, Any], table1_md: str, table2_md: str, r_md: str, figures: Sequence[str]) -> str:
+    lines = [
+        "# Phase synthesis and velocity evaluation (Tables I and II of Xing et al. 2022)",
+        "",
+        f"Dataset `{payload['dataset']}`, split `{payload['split']}` ({len(payload['cases'])} case(s)); K = "
+        f"{', '.join(str(k) for k in payload['ks'])}; models: " + ", ".join(f"{m} `{p}`" for m, p in payload["models"].items() if p)
+        + f"; seed {payload['seed']}.",
+        "",
+        "## Table I: synthetic vs real phase (normalised [-1, 1]; mean (std) over cases)",
+        "",
+        table1_md,
+        "PSNR uses data range 2 (the normalised scale); the paper's PSNR (~42 dB) is on its own, unstated scale.",
+        "",
+        "## Table II: velocity indices, mean (std) over cases",
+        "",
+        table2_md,
+        "## Pearson r of the global velocity curves against the real ones",
+        "",
+        r_md,
+    ]
+    if payload["velocity_failures"]:
+        lines += ["## Twins whose velocity could not be assessed (left out of Table II and r)", ""]
+        lines += [f"- {f.splitlines()[0]}" for f in payload["velocity_failures"]] + [""]
+    lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + ["", "## Conventions", "", payload["conventions"], ""]
+    return "\n".join(lines)

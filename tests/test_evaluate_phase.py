@@ -1,0 +1,110 @@
+"""Tables I and II of the phase module (``hdl_monai.evaluate_phase``, ``hdl-monai evaluate-phase``):
+known-answer metrics, and the written tables against a direct recomputation, on a tiny phantom."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdl_monai.cli import main
+from hdl_monai.data import OverwriteError, load_case, load_datalist
+from hdl_monai.transforms import myocardium_region
+from test_pipeline import BORDER, make_tiny_setup
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, Path]:
+    return make_tiny_setup(tmp_path_factory.mktemp("evaluate_phase"))
+
+
+def _test_case(setup):
+    return load_case(setup["dataset"] / load_datalist(setup["dataset"])["test"][0]["case"])
+
+
+def test_real_phase_as_synthetic_is_perfect(setup):
+    from hdl_monai.evaluate_phase import case_evaluation, phase_metrics
+
+    case = _test_case(setup)
+    metrics = phase_metrics(case, case.phase)
+    assert metrics["mse"] == 0.0 and metrics["msew1"] == 0.0 and metrics["msew2"] == 0.0
+    assert metrics["psnr"] == math.inf and metrics["ssim"] == pytest.approx(1.0, abs=1e-6)
+    record, assessment = case_evaluation(case, case, exclude_border_px=BORDER)
+    assert assessment is not None and record["velocity_error"] is None
+    assert all(r == pytest.approx(1.0) for r in record["pearson_r"].values())
+    assert set(record["pearson_r"]) == {"radial", "circumferential", "longitudinal", "all"}
+    assert record["pearson_r_truth"]["all"] > 0.9  # the phantom's noisy phase follows its ground truth
+
+
+def test_constant_error_known_answer(setup):
+    """Real phase 2048 everywhere, synthetic 2048 + 204.8: the normalised error is 0.1 on every pixel."""
+    from hdl_monai.evaluate_phase import phase_metrics
+    from hdl_monai.transforms import foreground_mask, magnitude_scale, normalize_magnitude
+
+    case = _test_case(setup)
+    case.phase = {d: np.full(case.magnitude.shape, 2048.0, np.float32) for d in "xyz"}
+    synthetic = {d: np.full(case.magnitude.shape, 2048.0 + 204.8, np.float32) for d in "xyz"}
+    metrics = phase_metrics(case, synthetic, margin=5)
+    w1 = np.where(myocardium_region(case.label, margin=5), 1.0, 0.1).mean()
+    foreground = foreground_mask(normalize_magnitude(case.magnitude, magnitude_scale(case.magnitude))) > 0
+    w2 = np.where(foreground, 1.0, 0.1).mean()
+    assert metrics["mse"] == pytest.approx(0.01, rel=1e-5)
+    assert metrics["msew1"] == pytest.approx(0.01 * w1, rel=1e-5)
+    assert metrics["msew2"] == pytest.approx(0.01 * w2, rel=1e-5)
+    assert metrics["psnr"] == pytest.approx(20 * math.log10(2.0) - 10 * math.log10(0.01), rel=1e-5)
+
+
+def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, tmp_path, capsys):
+    from hdl_monai.evaluate_phase import case_evaluation, phase_metrics
+    from hdl_monai.phase_synthesis import synthesize_phase
+    from hdl_monai.pipeline import build_twin
+
+    out = tmp_path / "phase_eval"
+    main(["evaluate-phase", str(setup["dataset"]), "--out", str(out), "--k", "0,3,6",
+          "--phase_model", str(setup["phase"]), "--vanilla_model", str(setup["vanilla"]),
+          "--interpolation_model", str(setup["interpolation"]), "--exclude_border_px", str(BORDER)])
+    assert "written to" in capsys.readouterr().out
+    case = _test_case(setup)
+    for name in ("evaluate_phase.json", "evaluate_phase.md", "table1_phase_metrics.md", "table2_velocity.md",
+                 "velocity_boxplots.png", f"velocity_curves_{case.case_id}.png", f"phase_examples_{case.case_id}.png"):
+        assert (out / name).is_file(), name
+
+    table1 = (out / "table1_phase_metrics.md").read_text().splitlines()
+    assert table1[0] == "| K | method | MSE x100 | MSEW1 x10 | MSEW2 x100 | PSNR (dB) | SSIM |"
+    assert [row.split(" | ")[:2] for row in table1[2:]] == [
+        [f"| {K}", method] for K in (0, 3, 6) for method in ("proposed", "vanilla")
+    ]
+    table2 = (out / "table2_velocity.md").read_text()
+    header = table2.splitlines()[0]
+    for column in ("ground truth (n = 1)", "real (n = 1)", "K=0 proposed", "K=3 vanilla", "K=6 proposed"):
+        assert column in header
+    assert "| radial | PSV (mm/s) |" in table2 and "| longitudinal | Mean (mm/s) |" in table2
+    assert "r pooled (all directions)" in table2 and "| 3 | proposed |" in table2
+
+    payload = json.loads((out / "evaluate_phase.json").read_text())
+    assert payload["cases"] == [case.case_id] and payload["ks"] == [0, 3, 6]
+    assert payload["methods"] == ["proposed", "vanilla"] and payload["schemes"]["vanilla"] == "vanilla"
+    # a direct recomputation of the K = 3 twin, both methods, matches the written numbers
+    twin = build_twin(case, 3, setup["interpolation"], setup["phase"], seed=0)
+    written = payload["per_case"][0]["K"]["3"]
+    for method, phase in (("proposed", twin.phase), ("vanilla", synthesize_phase(twin, setup["vanilla"], seed=0))):
+        expected = phase_metrics(case, phase)
+        for metric, value in expected.items():
+            assert written[method]["metrics"][metric] == pytest.approx(value, rel=1e-6), (method, metric)
+            assert payload["table1"]["3"][method][metric]["mean"] == pytest.approx(value, rel=1e-6)
+    record, _ = case_evaluation(case, twin, exclude_border_px=BORDER)
+    for direction, r in record["pearson_r"].items():
+        assert written["proposed"]["pearson_r"][direction] == pytest.approx(r, abs=1e-9)
+        # one case: the pooled r is that case's r
+        assert payload["pearson_r"]["3"]["proposed"]["pooled"][direction] == pytest.approx(r, abs=1e-9)
+    assert payload["pearson_r_truth"]["real"]["pooled"]["all"] > 0.9
+    assert payload["table2"]["real"]["radial"]["psv_mm_s"]["mean"] == pytest.approx(
+        payload["per_case"][0]["real_indices"]["radial"]["psv_mm_s"])
+
+    with pytest.raises(OverwriteError, match="exists"):
+        from hdl_monai.evaluate_phase import evaluate_phase
+
+        evaluate_phase(setup["dataset"], out, ks=(0,), phase_model=setup["phase"], progress=False)
