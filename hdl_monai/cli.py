@@ -1,6 +1,7 @@
 """The ``hdl-monai`` command (python-fire). Each command is a thin edge over a library function.
 
     hdl-monai demo [--out demo_output]
+    hdl-monai train BUNDLE --dataset_dir DIR [--output_dir OUT] [--key value ...]
     hdl-monai phantom --out DIR [--subjects N --slices S --size PX --frames T --seed SEED]
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
@@ -28,6 +29,27 @@ __all__ = ["Commands", "main"]
 
 class Commands:
     """hdl-monai: synthesise and assess 3-directional myocardial velocity maps (HDL, on MONAI)."""
+
+    def train(
+        self, bundle: str, dataset_dir: str, output_dir: str | None = None, nproc_per_node: int = 1, **overrides
+    ) -> str:
+        """Train a bundle without typing config paths (runs `python -m monai.bundle run training`).
+
+        Args:
+            bundle: hdl_temporal_interpolation (or interpolation) or hdl_phase_synthesis (or phase).
+            dataset_dir: dataset in the case format (datalist.json + cases/).
+            output_dir: where model.pt, checkpoints and TensorBoard logs go (default runs/<bundle>).
+            nproc_per_node: processes for DistributedDataParallel via torchrun (1 = a plain run).
+            overrides: any --key value overrides a train.json entry, e.g. --max_epochs 5 --channels "[8,16,32,64]".
+        """
+        from hdl_monai.bundles import get_bundle, train_bundle
+
+        name = get_bundle(bundle).name
+        out = output_dir or str(Path("runs") / name)
+        result = train_bundle(name, dataset_dir, out, nproc_per_node=int(nproc_per_node), check=False, **overrides)
+        if result.returncode:
+            raise SystemExit(result.returncode)
+        return f"{name} trained; model in {out}"
 
     def demo(
         self,
@@ -361,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         result = fire.Fire(Commands(), command=argv, name="hdl-monai")
-    except (CaseError, OverwriteError, FileNotFoundError, ValueError) as err:
+    except (CaseError, OverwriteError, FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     del result

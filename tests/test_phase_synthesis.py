@@ -244,9 +244,9 @@ def test_synthesize_phase_errors(dataset, model_dir, tmp_path):
 
 def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
     out = tmp_path / "run"
+    # `hdl-monai train phase` runs `python -m monai.bundle run training --config_file .../train.json ...`
     cmd = [
-        sys.executable, "-m", "monai.bundle", "run", "training",
-        "--config_file", str(BUNDLE / "train.json"),
+        sys.executable, "-m", "hdl_monai.cli", "train", "phase",
         "--dataset_dir", str(dataset), "--output_dir", str(out),
         "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4",
         "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",

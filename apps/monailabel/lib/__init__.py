@@ -1,0 +1,1 @@
+"""Infer tasks of the hdl-monai MONAI Label sample app."""
