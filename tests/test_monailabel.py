@@ -4,8 +4,8 @@ call its REST ``/infer`` endpoint for both models and check the returned images.
 monailabel 0.8.5 (the newest release) runs with MONAI 1.6.1 but pins pydicom < 3 through pydicom-seg and
 dicomweb-client, and its ``sam2`` dependency only builds from source against a downloaded torch, so it
 lives in its own environment (docs/ecosystem.md). The test uses, in order: ``$HDL_MONAILABEL_PYTHON``,
-this interpreter if it imports ``monailabel.app``, ``/work/venvs/monailabel/bin/python``; it skips, naming
-the reason, when none of them can import ``monailabel.app``.
+then this interpreter; it skips, naming the reason, when neither can import ``monailabel.app``.
+Point ``HDL_MONAILABEL_PYTHON`` at the separate environment's python to run it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from hdl_monai.transforms import kept_frames
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "apps" / "monailabel"
 SIZE, FRAMES, K = 32, 12, 2
-VENV_PYTHON = Path("/work/venvs/monailabel/bin/python")
 
 
 def _imports_monailabel(python: str) -> tuple[bool, str]:
@@ -48,8 +47,6 @@ def _imports_monailabel(python: str) -> tuple[bool, str]:
 
 def _monailabel_python() -> str:
     candidates = [os.environ.get("HDL_MONAILABEL_PYTHON", ""), sys.executable]
-    if VENV_PYTHON.is_file():
-        candidates.append(str(VENV_PYTHON))
     reasons = []
     for python in dict.fromkeys(c for c in candidates if c):
         ok, why = _imports_monailabel(python)
@@ -58,7 +55,7 @@ def _monailabel_python() -> str:
         reasons.append(f"{python}: {why}")
     pytest.skip(
         "monailabel is not importable (pip install monailabel pulls sam2, which builds from source against a "
-        "downloaded CUDA torch, and its pydicom-seg needs pydicom<3; docs/ecosystem.md has the separate environment): "
+        "downloaded CUDA torch, and its pydicom-seg needs pydicom<3; docs/ecosystem.md has the separate environment; set HDL_MONAILABEL_PYTHON to its python): "
         + "; ".join(reasons)
     )
 
