@@ -1,6 +1,6 @@
 """The ``hdl-monai`` command (python-fire). Each command is a thin edge over a library function.
 
-    hdl-monai demo [--out demo_output]
+    hdl-monai demo [--out demo_output --overwrite --interpolation_model M --phase_model P]
     hdl-monai train BUNDLE --dataset_dir DIR [--output_dir OUT] [--key value ...]
     hdl-monai phantom --out DIR [--subjects N --slices S --size PX --frames T --seed SEED]
     hdl-monai validate DATASET_OR_CASE
@@ -60,17 +60,30 @@ class Commands:
         frames: int = 50,
         seed: int = 0,
         overwrite: bool = False,
+        interpolation_model: str | None = None,
+        phase_model: str | None = None,
+        device: str = "cpu",
     ) -> str:
-        """The main job on the built-in phantom: generate, validate, assess velocity, interpolate, report.
+        """The whole HDL toolkit on the built-in phantom: twin, Tables I-III, Fig. 4-10, report.html.
+
+        Generates and validates a phantom, runs the digital twin of its test split at K = 0, 3, 6,
+        evaluates interpolation (K = 1..6: hdl, linear, optical flow) and phase synthesis (K = 0, 3, 6),
+        draws the figures and writes OUT/report.html (figures beside it) and OUT/report.md.
 
         Args:
             out: output folder (refused if it exists, unless --overwrite).
             subjects, slices, size, frames, seed: phantom settings (as for `hdl-monai phantom`).
             overwrite: replace an existing output folder.
+            interpolation_model: HDL interpolation model.pt (default: the interpolation bundle's models/model.pt).
+            phase_model: phase model.pt or its folder (default: the phase bundle's models/model.pt).
+            device: torch device of the networks.
         """
         from hdl_monai.demo import run_demo
 
-        report = run_demo(out, subjects=subjects, slices=slices, size=size, frames=frames, seed=seed, overwrite=overwrite)
+        report = run_demo(
+            out, subjects=subjects, slices=slices, size=size, frames=frames, seed=seed, overwrite=overwrite,
+            interpolation_model=interpolation_model, phase_model=phase_model, device=device,
+        )
         return f"demo finished: {report}"
 
     def phantom(
