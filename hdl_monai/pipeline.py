@@ -40,7 +40,7 @@ import numpy as np
 
 from hdl_monai.data.atomic import OverwriteError, atomic_directory, atomic_write_json, atomic_write_text
 from hdl_monai.data.case import DIRECTIONS, Case, CaseError, load_case, read_case_json, save_case
-from hdl_monai.data.datalist import SPLITS, load_datalist, save_datalist
+from hdl_monai.data.datalist import SPLITS, case_entries, save_datalist
 from hdl_monai.data.phantom import DEFAULT_VENC_CM_S
 from hdl_monai.transforms.array import kept_frames
 from hdl_monai.velocity.curves import DEFAULT_EXCLUDE_BORDER_PX
@@ -256,21 +256,14 @@ def _has_files(case_dir: Path, kind: str) -> bool:
 
 
 def _jobs(path: Path, splits: Sequence[str] | None) -> tuple[bool, list[tuple[str, dict[str, Any], Path]]]:
-    """(single case?, [(split, datalist item, case folder)])."""
-    if (path / "case.json").is_file():
+    """(single case?, [(split, datalist item, case folder)]); a single case counts as the test split."""
+    entries = case_entries(path, splits)
+    if not entries:
+        raise CaseError(f"{path}: the datalist lists no cases in {list(SPLITS if splits is None else splits)}")
+    if entries[0][0] is None:
         meta = read_case_json(path)
         return True, [("test", {"case": "", "subject": str(meta.get("subject", meta.get("case_id", path.name)))}, path)]
-    if not path.exists():
-        raise CaseError(f"{path}: does not exist")
-    datalist = load_datalist(path)
-    chosen = SPLITS if splits is None else tuple(splits)
-    bad = [s for s in chosen if s not in SPLITS]
-    if bad:
-        raise CaseError(f"{path}: unknown split(s) {bad}; expected some of {list(SPLITS)}")
-    jobs = [(split, dict(item), path / item["case"]) for split in chosen for item in datalist[split]]
-    if not jobs:
-        raise CaseError(f"{path}: the datalist lists no cases in {list(chosen)}")
-    return False, jobs
+    return False, entries
 
 
 def _retarget(folder: Path, old: str, new: str) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "load_datalist",
     "save_datalist",
     "split_by_subject",
+    "case_entries",
     "case_dirs",
     "validate_dataset",
 ]
@@ -88,14 +89,15 @@ def split_by_subject(
     }
 
 
-def case_dirs(path: str | os.PathLike, splits: Iterable[str] | None = None) -> list[Path]:
-    """Case folders under ``path``: the case itself if it holds case.json, else a dataset's cases.
+def case_entries(path: str | os.PathLike, splits: Iterable[str] | None = None) -> list[tuple[str | None, dict[str, Any], Path]]:
+    """(split, datalist item, case folder) for each case under ``path``, in datalist order.
 
-    For a dataset, ``splits`` picks datalist lists (all by default), in datalist order.
+    A case folder (it holds case.json) gives one entry with split None and an empty item. For a
+    dataset, ``splits`` picks datalist lists (all by default).
     """
     path = Path(path)
     if (path / "case.json").is_file():
-        return [path]
+        return [(None, {}, path)]
     if not path.exists():
         raise CaseError(f"{path}: does not exist")
     datalist = load_datalist(path)
@@ -103,7 +105,15 @@ def case_dirs(path: str | os.PathLike, splits: Iterable[str] | None = None) -> l
     bad = [s for s in chosen if s not in SPLITS]
     if bad:
         raise CaseError(f"{path}: unknown split(s) {bad}; expected some of {list(SPLITS)}")
-    return [path / item["case"] for split in chosen for item in datalist[split]]
+    return [(split, dict(item), path / item["case"]) for split in chosen for item in datalist[split]]
+
+
+def case_dirs(path: str | os.PathLike, splits: Iterable[str] | None = None) -> list[Path]:
+    """Case folders under ``path``: the case itself if it holds case.json, else a dataset's cases.
+
+    For a dataset, ``splits`` picks datalist lists (all by default), in datalist order.
+    """
+    return [case_dir for _, _, case_dir in case_entries(path, splits)]
 
 
 def validate_dataset(dataset: str | os.PathLike, progress: bool = False) -> list[str]:
