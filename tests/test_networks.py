@@ -100,3 +100,22 @@ def test_input_to_output_skip_is_linear_interpolation():
 def test_heads_keep_separate_weights():
     net = MultiHeadMultiTailR2UNet(channels=(4, 8))
     assert not set(map(id, net.magnitude_head.parameters())) & set(map(id, net.mask_head.parameters()))
+
+
+def test_mask_skip_reproduces_the_blended_mask_when_the_tail_is_zero():
+    net = MultiHeadMultiTailR2UNet(channels=(4, 8), mask_skip=True).eval()
+    for p in net.mask_tail.parameters():
+        torch.nn.init.zeros_(p)
+    s0 = torch.zeros(1, 1, 16, 16)
+    s1 = torch.zeros(1, 1, 16, 16)
+    s0[..., :8, :] = 1.0  # left half in the first mask
+    s1[..., :, :8] = 1.0  # top half in the second
+    alpha = 0.25
+    cond = torch.stack([torch.full((16, 16), v) for v in (0.1, alpha, 0.5)])[None]
+    x = torch.cat([torch.zeros(1, 2, 16, 16), s0, s1, cond], dim=1)
+    probability = torch.sigmoid(net(x)[:, 1:])
+    blend = (1 - alpha) * s0 + alpha * s1
+    torch.testing.assert_close(probability, blend.clamp(0.01, 0.99))
+    assert ((probability > 0.5) == (blend > 0.5)).all()
+    with pytest.raises(ValueError, match="mask_skip needs"):
+        MultiHeadMultiTailR2UNet(channels=(4, 8), mask_skip=True, segmentation_channels=2)

@@ -61,6 +61,11 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         skip_weight_channel: index (within the condition maps) of the plane holding k / (K + 1); the
             input-to-output skip is then (1 - a) M_tau + a M_tau+K+1. None: the plain mean of the two.
         input_skip: add the input-to-output skip to the magnitude tail.
+        mask_skip: also give the segmentation tail an input-to-output skip: the logit of the blended
+            input masks (1 - a) S_tau + a S_tau+K+1 (clamped to [0.01, 0.99]) is added to its logits,
+            so an untrained tail already reproduces the linear baseline's mask and learns a correction.
+            Needs ``segmentation_channels == 1`` and ``mask_channels == 2``. Off by default (the paper
+            has no such skip; checkpoints trained without it stay loadable).
     """
 
     def __init__(
@@ -77,12 +82,16 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         dropout: float = 0.0,
         skip_weight_channel: int | None = 1,
         input_skip: bool = True,
+        mask_skip: bool = False,
     ) -> None:
         super().__init__()
         if skip_weight_channel is not None and not 0 <= skip_weight_channel < condition_channels:
             raise ValueError(f"skip_weight_channel {skip_weight_channel} outside 0..{condition_channels - 1}")
         if input_skip and magnitude_channels != 2:
             raise ValueError("the input-to-output skip needs exactly two magnitude input channels")
+        if mask_skip and (mask_channels != 2 or segmentation_channels != 1):
+            raise ValueError("mask_skip needs two mask input channels and one segmentation output channel")
+        self.mask_skip = mask_skip
         self.magnitude_channels = magnitude_channels
         self.mask_channels = mask_channels
         self.condition_channels = condition_channels
@@ -120,7 +129,10 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         magnitude_out = self.magnitude_tail(fused)
         if self.input_skip:
             magnitude_out = magnitude_out + self.linear_estimate(magnitude, condition)
-        return torch.cat([magnitude_out, self.mask_tail(fused)], dim=1)
+        mask_out = self.mask_tail(fused)
+        if self.mask_skip:
+            mask_out = mask_out + torch.logit(self.linear_estimate(mask, condition).clamp(0.01, 0.99))
+        return torch.cat([magnitude_out, mask_out], dim=1)
 
     def linear_estimate(self, magnitude: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """The input-to-output skip: linear interpolation of M_tau and M_tau+K+1 at k / (K + 1)."""
