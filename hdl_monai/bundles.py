@@ -89,10 +89,16 @@ def get_bundle(name: str) -> Bundle:
 
 
 def override_args(overrides: Mapping[str, Any]) -> list[str]:
-    """``--key value`` pairs for ``monai.bundle``: lists / dicts / booleans / None as JSON, the rest as str."""
+    """``--key value`` pairs for ``monai.bundle``: lists / dicts / booleans / None as Python literals, the
+    rest as str.
+
+    ``monai.bundle`` reads its arguments with python-fire, which parses Python literals: JSON's ``false``
+    would arrive as the (truthy) string "false", ``False`` arrives as the boolean.
+    """
     args: list[str] = []
     for key, value in overrides.items():
-        text = json.dumps(value) if isinstance(value, (list, tuple, dict, bool)) or value is None else str(value)
+        literal = isinstance(value, (list, tuple, dict, bool)) or value is None
+        text = repr(list(value) if isinstance(value, tuple) else value) if literal else str(value)
         args += [f"--{key}", text]
     return args
 

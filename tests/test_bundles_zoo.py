@@ -194,3 +194,14 @@ def test_velocity_inference_config_keeps_its_own_run(tiny):
     """The velocity bundle has no network: its inference.json is a report workflow (no evaluator)."""
     meta = _meta("hdl_velocity_assessment")
     assert "no network" in meta["pred_classes"].lower() or "no network" in meta["description"].lower()
+
+
+def test_override_args_reach_monai_bundle_with_their_types():
+    import fire
+
+    from hdl_monai.bundles import override_args
+
+    args = override_args({"resume": False, "amp": True, "ckpt_path": None, "channels": (4, 8), "roi_size": [96, 96]})
+    parsed = fire.Fire(lambda **kw: kw, command=args)  # monai.bundle parses its CLI with python-fire
+    assert parsed == {"resume": False, "amp": True, "ckpt_path": None, "channels": [4, 8], "roi_size": [96, 96]}
+    assert parsed["resume"] is False
