@@ -165,6 +165,9 @@ def test_resume_continues_epoch_iteration_and_optimizer_state(trained, dataset, 
     optimizer = wf.parser.get_parsed_content("optimizer")
     steps = {int(s["step"]) for s in optimizer.state.values()}
     assert steps == {2 * ITERATIONS_PER_EPOCH}  # Adam moments restored, then stepped on
+    scheduler = wf.parser.get_parsed_content("lr_scheduler")
+    assert scheduler.last_epoch == 2  # the cosine schedule continued from the checkpoint's epoch 1
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(scheduler.get_last_lr()[0])
     assert (out / "checkpoints" / "checkpoint_epoch=2.pt").is_file()
 
 

@@ -119,3 +119,27 @@ def test_mask_skip_reproduces_the_blended_mask_when_the_tail_is_zero():
     assert ((probability > 0.5) == (blend > 0.5)).all()
     with pytest.raises(ValueError, match="mask_skip needs"):
         MultiHeadMultiTailR2UNet(channels=(4, 8), mask_skip=True, segmentation_channels=2)
+
+
+def test_zero_init_residual_starts_at_the_linear_estimates_and_can_leave_them():
+    torch.manual_seed(0)
+    net = MultiHeadMultiTailR2UNet(channels=(4, 8), mask_skip=True)
+    m0, m1 = torch.rand(2, 1, 1, 16, 16) * 2 - 1
+    s0 = (torch.rand(1, 1, 16, 16) > 0.5).float()
+    s1 = (torch.rand(1, 1, 16, 16) > 0.5).float()
+    alpha = 2 / 3
+    cond = torch.stack([torch.full((16, 16), v) for v in (0.2, alpha, 2 / 6)])[None]
+    x = torch.cat([m0, m1, s0, s1, cond], dim=1)
+    out = net.eval()(x)
+    torch.testing.assert_close(out[:, :1], (1 - alpha) * m0 + alpha * m1)
+    torch.testing.assert_close(torch.sigmoid(out[:, 1:]), ((1 - alpha) * s0 + alpha * s1).clamp(0.01, 0.99))
+    # one optimiser step on a target away from the linear estimate moves the output
+    optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
+    net.train()
+    loss = (net(x)[:, :1] - 1.0).abs().mean()
+    loss.backward()
+    optimiser.step()
+    assert not torch.allclose(net.eval()(x)[:, :1], out[:, :1])
+    # switched off, the tail's last layer is random and the output differs from the estimate
+    plain = MultiHeadMultiTailR2UNet(channels=(4, 8), zero_init_residual=False).eval()
+    assert not torch.allclose(plain(x)[:, :1], (1 - alpha) * m0 + alpha * m1)

@@ -66,6 +66,10 @@ class MultiHeadMultiTailR2UNet(nn.Module):
             so an untrained tail already reproduces the linear baseline's mask and learns a correction.
             Needs ``segmentation_channels == 1`` and ``mask_channels == 2``. Off by default (the paper
             has no such skip; checkpoints trained without it stay loadable).
+        zero_init_residual: start the tails that carry an input-to-output skip (magnitude with
+            ``input_skip``, segmentation with ``mask_skip``) with a zero final 1x1 convolution, so the
+            untrained network returns exactly the linear estimate and training learns a correction
+            from there (the tail's other layers still start at random; only the last one is zeroed).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         skip_weight_channel: int | None = 1,
         input_skip: bool = True,
         mask_skip: bool = False,
+        zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
         if skip_weight_channel is not None and not 0 <= skip_weight_channel < condition_channels:
@@ -106,6 +111,11 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         )
         self.magnitude_tail = R2UNetDecoder(spatial_dims, channels, 1, recurrence, act, norm, dropout)
         self.mask_tail = R2UNetDecoder(spatial_dims, channels, segmentation_channels, recurrence, act, norm, dropout)
+        if zero_init_residual:
+            for tail, has_skip in ((self.magnitude_tail, input_skip), (self.mask_tail, mask_skip)):
+                if has_skip:
+                    nn.init.zeros_(tail.head.conv.weight)
+                    nn.init.zeros_(tail.head.conv.bias)
 
     @property
     def in_channels(self) -> int:
