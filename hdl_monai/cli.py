@@ -159,8 +159,9 @@ class Commands:
             case: input case folder (magnitude and labels on the kept frames).
             out: output case folder.
             k: K, frames dropped between two kept frames (1 <= K, 2(K+1) <= frames).
-            method: hdl or r2unet (need --model), linear or optical_flow.
-            model: model.pt written by the interpolation bundle's training (hdl, r2unet).
+            method: hdl, r2unet or gan (need --model), linear or optical_flow.
+            model: model.pt written by the interpolation bundle's training (hdl, r2unet; gan = trained with
+                --gan True); a model trained for another method is refused.
             device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
         """
@@ -209,6 +210,7 @@ class Commands:
         split: str = "test",
         model: str | None = None,
         r2unet_model: str | None = None,
+        gan_model: str | None = None,
         device: str = "cpu",
     ) -> str:
         """Interpolation quality per method and K over a dataset split (Table III, Fig. 10 layout).
@@ -217,15 +219,17 @@ class Commands:
             dataset: dataset folder (case format, with labels).
             out: folder for interpolation_metrics.json/.md and metrics_vs_k.png.
             k: comma-separated K values.
-            methods: comma-separated methods (hdl, r2unet, linear, optical_flow).
+            methods: comma-separated methods (hdl, r2unet, gan, linear, optical_flow).
             split: datalist split to evaluate.
             model: model.pt of the HDL interpolation network (for method hdl).
             r2unet_model: model.pt of the plain R2U-Net baseline (for method r2unet).
+            gan_model: model.pt of the GAN variant, trained with --gan True (for method gan).
             device: torch device for the network methods.
         """
         from hdl_monai.evaluate import evaluate_interpolation
 
-        models = {name: path for name, path in (("hdl", model), ("r2unet", r2unet_model)) if path}
+        named = (("hdl", model), ("r2unet", r2unet_model), ("gan", gan_model))
+        models = {name: path for name, path in named if path}
         results = evaluate_interpolation(
             dataset, out, ks=_int_list(k), methods=_str_list(methods), split=split, progress=sys.stderr.isatty(),
             models=models, device=device,

@@ -19,7 +19,7 @@ import numpy as np
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import Case, load_case
 from hdl_monai.data.datalist import case_dirs
-from hdl_monai.interpolation import interpolate_case
+from hdl_monai.interpolation import NETWORK_METHODS, interpolate_case
 from hdl_monai.metrics import dice, mse, msew, psnr, ssim
 from hdl_monai.transforms.array import (
     foreground_mask,
@@ -114,7 +114,8 @@ def evaluate_interpolation(
 ) -> dict:
     """Every method at every K over a dataset split; writes interpolation_metrics.json, .md and a figure.
 
-    ``models`` maps the network methods ("hdl", "r2unet") to their model.pt; each is loaded once.
+    ``models`` maps the network methods ("hdl", "r2unet", "gan") to their model.pt; each is loaded once and
+    must serve its method (a GAN-trained model is refused as "hdl" and the other way round).
     Returns the results: {K: {method: {metric: {"mean", "std", "values"}}}}.
     """
     from tqdm.auto import tqdm
@@ -124,10 +125,11 @@ def evaluate_interpolation(
     methods = list(methods)
     loaded = {}
     for method, path in (models or {}).items():
-        from hdl_monai.engines.interpolation import load_interpolation_model
+        from hdl_monai.engines.interpolation import check_model_method, load_interpolation_model
 
-        loaded[method] = load_interpolation_model(path, device, {"method": method})
-    missing = [m for m in methods if m in ("hdl", "r2unet") and m not in loaded]
+        loaded[method] = load_interpolation_model(path, device)
+        check_model_method(loaded[method], method)
+    missing = [m for m in methods if m in NETWORK_METHODS and m not in loaded]
     if missing:
         raise ValueError(f"methods {missing} need a model file (models={{method: model.pt}})")
     cases = [load_case(d, skip=("phase", "velocity")) for d in case_dirs(dataset, [split])]

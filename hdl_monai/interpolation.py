@@ -1,7 +1,9 @@
 """Temporal interpolation of a case: keep every (K+1)-th frame, rebuild the rest (HDL module 1).
 
-The network methods (hdl, r2unet) need a trained model of the interpolation bundle; the classical
-baselines (linear, optical_flow) need nothing. The GAN variant is not trained yet.
+The network methods need a trained model of the interpolation bundle: ``hdl`` (multi-head multi-tail
+R2U-Net), ``r2unet`` (plain R2U-Net) and ``gan`` (the hdl network trained with a PatchGAN loss, train.json
+``--gan True``); each refuses a model trained for another. The classical baselines (linear,
+optical_flow) need nothing.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
     Args:
         case: the full-length case (only its kept frames are read).
         K: frames dropped between two kept frames.
-        method: "hdl" or "r2unet" (need ``model``), "linear" or "optical_flow".
+        method: "hdl", "r2unet" or "gan" (need ``model``), "linear" or "optical_flow".
         model: a trained interpolation model file (model.pt of the interpolation bundle) or a loaded
-            ``hdl_monai.engines.interpolation.InterpolationModel``.
+            ``hdl_monai.engines.interpolation.InterpolationModel``; it must serve ``method``
+            (``hdl_monai.engines.interpolation.check_model_method``).
         device: torch device for the network methods.
         kwargs: passed to the baseline (Horn-Schunck settings) or to ``interpolate_with_model``.
 
     Raises:
         CaseError: K does not fit the series, labels are missing on kept frames, the method is unknown,
             or a network method has no model.
+        InterpolationModelError: the model is not one for ``method`` (e.g. a GAN model for "hdl").
     """
     T = case.frames
     try:
@@ -53,16 +57,22 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
     record = {"method": method, "K": int(K), "kept_frames": kept, "source_case": case.case_id}
     if method in BASELINE_METHODS:
         magnitude, label = rebuild_series(case.magnitude, case.label, K, method, **kwargs)
-    elif method in ("hdl", "r2unet"):
+    elif method in NETWORK_METHODS:
         if model is None:
             raise CaseError(f"{case.name}: method {method!r} needs a trained interpolation model (--model model.pt)")
-        from hdl_monai.engines.interpolation import interpolate_with_model
+        from hdl_monai.engines.interpolation import (
+            InterpolationModel,
+            check_model_method,
+            interpolate_with_model,
+            load_interpolation_model,
+        )
 
-        magnitude, label = interpolate_with_model(case, K, model, device=device, expect={"method": method}, **kwargs)
-        record["model"] = str(getattr(model, "path", model))
+        if not isinstance(model, InterpolationModel):
+            model = load_interpolation_model(model, device=device)
+        check_model_method(model, method)
+        magnitude, label = interpolate_with_model(case, K, model, **kwargs)
+        record["model"] = str(model.path)
         record["predicted_labels"] = "1 LV myocardium, 2 LV blood pool on interpolated frames (no RV)"
-    elif method == "gan":
-        raise CaseError(f"{case.name}: the GAN interpolation baseline is not available yet")
     else:
         raise CaseError(f"{case.name}: unknown method {method!r}; expected one of {list(INTERPOLATION_METHODS)}")
     extra = dict(case.extra)

@@ -1,7 +1,9 @@
 """Temporal-interpolation engines: what the bundle configs need beyond MONAI, and model-based inference.
 
-Training and evaluation use MONAI's stock ``SupervisedTrainer`` / ``SupervisedEvaluator``; this module
-supplies the pieces that tie them to HDL's samples (see ``hdl_monai.transforms`` for the sample keys):
+Training and evaluation use MONAI's ``SupervisedTrainer`` (as its subclass
+:class:`~hdl_monai.engines.interpolation_gan.InterpolationGANTrainer`, which only differs with a
+discriminator) and ``SupervisedEvaluator``; this module supplies the pieces that tie them to HDL's
+samples (see ``hdl_monai.transforms`` for the sample keys):
 
 - :class:`InterpolationPrepareBatch` builds the network input, ``cat(magnitude_pair, mask_pair,
   condition)`` = 7 channels (6 with ``include_K=False``), the same for the multi-head network and the
@@ -13,8 +15,11 @@ supplies the pieces that tie them to HDL's samples (see ``hdl_monai.transforms``
   channel for PSNR / SSIM / MSE, plus w1 or w2 for MSEW1 / MSEW2, ``sigmoid(seg) > 0.5`` for Dice;
 - :class:`InterpolationGridSampled` makes deterministic validation samples (fixed (tau, K, k) grid);
 - :class:`InterpolationModelSpec` records everything needed to rebuild the network (method, class and
-  kwargs, ROI size, condition encoding) and travels in every checkpoint; :class:`InterpolationModelExport`
-  is the object a MONAI ``CheckpointSaver`` writes as the user-facing ``model.pt``;
+  kwargs, ROI size, condition encoding) and whether it was trained adversarially (the GAN variant, see
+  :mod:`hdl_monai.engines.interpolation_gan`), and travels in every checkpoint;
+  :class:`InterpolationModelExport` is the object a MONAI ``CheckpointSaver`` writes as the user-facing
+  ``model.pt``; :data:`MODEL_METHODS` and :func:`check_model_method` tie a model file to the
+  interpolation method it serves (``hdl``, ``r2unet`` or ``gan``);
 - :func:`interpolate_with_model` rebuilds a down-sampled case with a trained model.
 
 Value conventions: network magnitude channels are normalised to [-1, 1] with the per-series scale of
@@ -68,6 +73,7 @@ from hdl_monai.transforms.dictionary import DEFAULT_EXTRA_KEYS, InterpolationSam
 
 __all__ = [
     "METHODS",
+    "MODEL_METHODS",
     "MODEL_FORMAT",
     "InterpolationModelError",
     "InterpolationModelSpec",
@@ -80,6 +86,8 @@ __all__ = [
     "validation_grid",
     "save_interpolation_model",
     "load_interpolation_model",
+    "model_method",
+    "check_model_method",
     "latest_checkpoint",
     "raise_on_mismatch",
     "check_checkpoint",
@@ -93,12 +101,20 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("hdl", "r2unet")
 """Network methods: ``"hdl"`` = multi-head multi-tail R2U-Net, ``"r2unet"`` = plain R2U-Net on the 7 channels."""
+MODEL_METHODS = {
+    "hdl": "the multi-head multi-tail R2U-Net trained without a discriminator",
+    "r2unet": "the plain R2U-Net",
+    "gan": "the multi-head multi-tail R2U-Net trained with a PatchGAN loss, train.json --gan True",
+}
+"""The interpolation methods served by a model file (Table III rows), and what each needs of the model."""
 MODEL_FORMAT = "hdl_monai.interpolation_model"
 MODEL_FORMAT_VERSION = 1
 INPUT_KEYS = ("magnitude_pair", "mask_pair", "condition")
 TARGET_KEYS = ("magnitude_target", "mask_target", "w1", "w2")
 _NETWORK_CLASSES = {"hdl": MultiHeadMultiTailR2UNet, "r2unet": R2UNet}
-_SPEC_CHECKED = ("method", "network", "roi_size", "K_max", "include_K", "mask_labels", "magnitude_percentile")
+_SPEC_CHECKED = (
+    "method", "network", "roi_size", "K_max", "include_K", "mask_labels", "magnitude_percentile", "adversarial"
+)
 
 
 class InterpolationModelError(ValueError):
@@ -134,6 +150,9 @@ class InterpolationModelSpec:
         K_range: the K the model was trained on (inclusive); inference refuses other K.
         mask_labels: label values forming the binary mask input / output (default LV myocardium).
         magnitude_percentile: percentile of the cropped series mapped to +1 by normalisation.
+        adversarial: trained with a PatchGAN discriminator (the GAN variant of Table III; ``method`` must be
+            ``"hdl"``). The network is the same; the flag keeps ``hdl`` and ``gan`` models apart. Files
+            written before the flag existed read as False.
     """
 
     method: str = "hdl"
@@ -144,6 +163,7 @@ class InterpolationModelSpec:
     K_range: Sequence[int] = (1, DEFAULT_K_MAX)
     mask_labels: Sequence[int] = (1,)
     magnitude_percentile: float = MAGNITUDE_PERCENTILE
+    adversarial: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -155,6 +175,9 @@ class InterpolationModelSpec:
         self.mask_labels = [int(v) for v in ensure_tuple(self.mask_labels)]
         self.include_K = bool(self.include_K)
         self.magnitude_percentile = float(self.magnitude_percentile)
+        self.adversarial = bool(self.adversarial)
+        if self.adversarial and self.method != "hdl":
+            raise ValueError(f"the GAN variant trains the 'hdl' network; adversarial=True with method {self.method!r}")
         if len(self.K_range) != 2 or not 1 <= self.K_range[0] <= self.K_range[1]:
             raise ValueError(f"K_range must be [low, high] with 1 <= low <= high, got {self.K_range}")
         if self.include_K and self.K_range[1] > self.K_max:
@@ -196,6 +219,7 @@ class InterpolationModelSpec:
             "K_range": list(self.K_range),
             "mask_labels": list(self.mask_labels),
             "magnitude_percentile": self.magnitude_percentile,
+            "adversarial": self.adversarial,
         }
 
     @classmethod
@@ -209,11 +233,13 @@ class InterpolationModelSpec:
             K_range=d.get("K_range", (1, DEFAULT_K_MAX)),
             mask_labels=d.get("mask_labels", (1,)),
             magnitude_percentile=d.get("magnitude_percentile", MAGNITUDE_PERCENTILE),
+            adversarial=d.get("adversarial", False),
         )
 
     def differences(self, other: Mapping[str, Any] | InterpolationModelSpec) -> dict[str, tuple[Any, Any]]:
-        """``{setting: (this, other)}`` for every setting that changes the network or its inputs; network
-        arguments are compared one by one (``channels``, ``recurrence``, ...), the class as ``network``."""
+        """``{setting: (this, other)}`` for every setting that changes the network, its inputs or how it is
+        trained (``adversarial``); network arguments are compared one by one (``channels``, ``recurrence``,
+        ...), the class as ``network``."""
         other = other if isinstance(other, InterpolationModelSpec) else InterpolationModelSpec.from_dict(other)
         mine, theirs = _flat_spec(self.to_dict()), _flat_spec(other.to_dict())
         return {k: (mine.get(k), theirs.get(k)) for k in dict.fromkeys([*mine, *theirs]) if mine.get(k) != theirs.get(k)}
@@ -356,6 +382,30 @@ def load_interpolation_model(
     device = torch.device(device)
     network.to(device).eval()
     return InterpolationModel(network, spec, path, device)
+
+
+def model_method(spec: InterpolationModelSpec) -> str:
+    """The interpolation method (a key of :data:`MODEL_METHODS`) a model of this spec serves: ``"gan"`` for
+    an adversarially trained network, else ``spec.method``."""
+    return "gan" if spec.adversarial else spec.method
+
+
+def check_model_method(model: InterpolationModel, method: str) -> None:
+    """Refuse a model that is not the one ``method`` needs, so that the Table III rows cannot be mixed up:
+    ``"hdl"`` takes only networks trained without a discriminator, ``"gan"`` only adversarially trained ones.
+
+    Raises:
+        ValueError: ``method`` is not one of :data:`MODEL_METHODS`. InterpolationModelError: the model serves
+            another method (the message names the file and both methods).
+    """
+    if method not in MODEL_METHODS:
+        raise ValueError(f"method must be one of {list(MODEL_METHODS)}, got {method!r}")
+    have = model_method(model.spec)
+    if have != method:
+        raise InterpolationModelError(
+            f"model {model.path} is for method {have!r} ({MODEL_METHODS[have]}), "
+            f"not {method!r} ({MODEL_METHODS[method]})"
+        )
 
 
 _EPOCH_FILE = re.compile(r"_epoch=(\d+)\.pt$")
@@ -709,10 +759,12 @@ class InterpolationRunner:
         K: frames dropped between kept frames.
         splits: datalist splits to run (None: all).
         device: torch device. batch_size: predictions per forward pass.
-        expect: settings checked against the model (e.g. ``{"method": "hdl"}``).
+        expect: settings checked against the model (e.g. ``{"roi_size": [128, 128]}``).
         overwrite: replace existing output cases / datalist.
         largest_component: keep only the largest myocardium component of each predicted mask.
-        method, roi_size: shortcuts for ``expect`` (None: whatever the model was trained with).
+        method: the interpolation method the model must serve (``hdl``, ``r2unet`` or ``gan``, see
+            :func:`check_model_method`; None: whatever the model serves).
+        roi_size: shortcut for ``expect`` (None: whatever the model was trained with).
     """
 
     def __init__(
@@ -735,8 +787,7 @@ class InterpolationRunner:
         self.splits = None if splits is None else list(ensure_tuple(splits))
         self.device, self.batch_size = device, int(batch_size)
         self.expect = dict(expect or {})
-        if method is not None:
-            self.expect["method"] = method
+        self.method = method
         if roi_size is not None:
             self.expect["roi_size"] = [int(r) for r in ensure_tuple_rep(roi_size, 2)]
         self.overwrite, self.largest_component = bool(overwrite), bool(largest_component)
@@ -750,6 +801,9 @@ class InterpolationRunner:
 
     def run(self) -> dict[str, Any]:
         model = load_interpolation_model(self.model_path, self.device, self.expect)
+        method = model_method(model.spec)
+        if self.method is not None:
+            check_model_method(model, self.method)
         out_list: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
         timings = {}
         from hdl_monai.interpolation import interpolate_case
@@ -758,7 +812,7 @@ class InterpolationRunner:
             case = load_case(case_dir, skip=("phase", "velocity"))
             start = time.perf_counter()
             rebuilt = interpolate_case(
-                case, self.K, model.spec.method, model=model, batch_size=self.batch_size,
+                case, self.K, method, model=model, batch_size=self.batch_size,
                 largest_component=self.largest_component,
             )
             timings[case.case_id] = time.perf_counter() - start
