@@ -16,7 +16,9 @@ Saved model (``<output_dir>/model.pt``, :func:`save_phase_model`), a ``torch.sav
 
 - ``"format"``: ``"hdl_monai.phase_synthesis/1"``;
 - ``"generator"``: the R2U-Net state dict; ``"generator_config"``: the R2UNet keyword arguments
-  (``spatial_dims``, ``in_channels`` 3, ``out_channels`` 3, ``channels``, ``recurrence``, ``out_act``);
+  (``spatial_dims``, ``in_channels`` 3 or 5, ``out_channels`` 3, ``channels``, ``recurrence``, ``out_act``);
+- ``"cycle"``: whether the generator also sees the cardiac-phase planes ``cos, sin(2 pi t / T)`` of the
+  frame (:func:`~hdl_monai.transforms.cycle_planes`; in_channels 5); absent in older files = False;
 - ``"roi_size"``: [rx, ry] pixels of the LV-centred crop the generator works on;
 - ``"scheme"``: ``"foreground_background"`` or ``"vanilla"``; ``"threshold"``: -0.95;
 - ``"magnitude_percentile"``: 99.5 (the per-series magnitude scale);
@@ -45,8 +47,10 @@ from hdl_monai.networks.r2unet import R2UNet
 from hdl_monai.transforms.array import (
     FOREGROUND_THRESHOLD,
     MAGNITUDE_PERCENTILE,
+    CYCLE_PLANES,
     PhaseSample,
     crop_roi,
+    cycle_planes,
     denormalize_phase,
     foreground_mask,
     lv_center,
@@ -320,7 +324,7 @@ class PhaseFrameSamplesd(MapTransform):
     """Phase samples of every ``stride``-th frame of a series dict (a list of dicts, as
     :class:`~hdl_monai.transforms.dictionary.PhaseSampled` makes one), for deterministic validation.
 
-    Each sample holds ``"magnitude_triplet"``, ``"phase"`` (if the phase keys are present), the (1, X, Y)
+    Each sample holds ``"magnitude_triplet"`` (with the cardiac-phase planes when ``cycle``), ``"phase"`` (if the phase keys are present), the (1, X, Y)
     frame of each ``extra_keys`` series, ``"t"``, ``"frames"`` and the given ``copy_keys``.
     """
 
@@ -331,6 +335,7 @@ class PhaseFrameSamplesd(MapTransform):
         phase_keys: Sequence[str] = ("phase_x", "phase_y", "phase_z"),
         extra_keys: Sequence[str] = ("w1", "w2", "foreground"),
         copy_keys: Sequence[str] = ("case_id",),
+        cycle: bool = False,
     ) -> None:
         super().__init__((magnitude_key,))
         if int(stride) < 1:
@@ -338,7 +343,7 @@ class PhaseFrameSamplesd(MapTransform):
         self.stride = int(stride)
         self.magnitude_key, self.phase_keys = magnitude_key, tuple(phase_keys)
         self.extra_keys, self.copy_keys = tuple(extra_keys), tuple(copy_keys)
-        self.sampler = PhaseSample()
+        self.sampler = PhaseSample(cycle=cycle)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:
         d = dict(data)
@@ -370,6 +375,7 @@ def save_phase_model(
     scheme: str = "foreground_background",
     background_stats: Mapping[str, Any] | None = None,
     threshold: float = FOREGROUND_THRESHOLD,
+    cycle: bool = False,
 ) -> Path:
     """Write ``<output_dir>/model.pt`` (format in the module docstring) and, when given,
     ``<output_dir>/background_stats.json``. Returns the model path."""
@@ -383,6 +389,7 @@ def save_phase_model(
         "generator_config": _json_config(generator_config),
         "roi_size": roi,
         "scheme": check_scheme(scheme),
+        "cycle": bool(cycle),
         "threshold": float(threshold),
         "magnitude_percentile": MAGNITUDE_PERCENTILE,
         "background_stats_file": BACKGROUND_STATS_FILE,
@@ -412,6 +419,7 @@ class PhaseModel:
         self.generator_config = dict(payload["generator_config"])
         self.roi_size = tuple(int(r) for r in payload["roi_size"])
         self.scheme = str(payload["scheme"])
+        self.cycle = bool(payload.get("cycle", False))
         self.threshold = float(payload.get("threshold", FOREGROUND_THRESHOLD))
         self.magnitude_percentile = float(payload.get("magnitude_percentile", MAGNITUDE_PERCENTILE))
         self.background_stats = dict(background_stats)
@@ -435,7 +443,8 @@ def load_phase_model(model_path: str | os.PathLike, device: str | torch.device =
     if not isinstance(payload, Mapping) or missing:
         raise ValueError(f"{path}: not an hdl_monai phase model (missing {missing or 'everything'})")
     config = dict(payload["generator_config"])
-    for key, want in (("in_channels", 3), ("out_channels", 3)):
+    inputs = 3 + (CYCLE_PLANES if payload.get("cycle", False) else 0)
+    for key, want in (("in_channels", inputs), ("out_channels", 3)):
         if int(config.get(key, want)) != want:
             raise ValueError(f"{path}: generator config {key}={config.get(key)}, a phase generator has {want}")
     try:
@@ -461,9 +470,11 @@ class ExportPhaseModel:
         roi_size: int | Sequence[int],
         scheme: str = "foreground_background",
         background_stats: Mapping[str, Any] | None = None,
+        cycle: bool = False,
     ) -> None:
         self.output_dir, self.generator, self.generator_config = output_dir, generator, generator_config
         self.roi_size, self.scheme, self.background_stats = roi_size, check_scheme(scheme), background_stats
+        self.cycle = bool(cycle)
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
@@ -474,7 +485,8 @@ class ExportPhaseModel:
         if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
             return None
         return save_phase_model(
-            self.output_dir, self.generator, self.generator_config, self.roi_size, self.scheme, self.background_stats
+            self.output_dir, self.generator, self.generator_config, self.roi_size, self.scheme, self.background_stats,
+            cycle=self.cycle,
         )
 
 
@@ -490,7 +502,8 @@ def synthesize_phase(
 ) -> dict[str, np.ndarray]:
     """Synthesise the three phase series of a case from its magnitude series.
 
-    For every frame t the generator sees frames (t-1, t, t+1) (cyclic) of the magnitude, normalised with the
+    For every frame t the generator sees frames (t-1, t, t+1) (cyclic) of the magnitude (and, for a model
+    trained with ``cycle``, the cardiac-phase planes of t/T), normalised with the
     case's own scale (99.5th percentile of the series), cropped to the saved ROI size around the LV centre
     (centroid of labels 1 and 2 over all frames, as in training). Foreground pixels (normalised M_t > -0.95)
     inside the ROI take the generator's output; every other pixel (background, and everything outside the
@@ -529,7 +542,7 @@ def synthesize_phase(
     with torch.no_grad():
         for start in range(0, T, int(batch_size)):
             frames = range(start, min(T, start + int(batch_size)))
-            batch = np.stack([np.stack([crop[..., f] for f in phase_frames(t, T)]) for t in frames])
+            batch = np.stack([_generator_input(crop, t, model.cycle) for t in frames])
             out = model.generator(torch.from_numpy(batch).to(dev)).float().cpu().numpy()  # (b, 3, rx, ry)
             fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
     inside = paste_roi(np.ones((1,) + crop.shape, dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
@@ -542,6 +555,15 @@ def synthesize_phase(
         noise = np.clip(rng.normal(mu, sigma, size=(X, Y, T)), -1.0, 1.0).astype(np.float32)
         out[d] = denormalize_phase(np.where(keep, predicted[i], noise)).astype(np.float32)
     return out
+
+
+def _generator_input(crop: np.ndarray, t: int, cycle: bool) -> np.ndarray:
+    """(3 or 5, rx, ry): the magnitude triplet of frame t, then its cardiac-phase planes when ``cycle``."""
+    T = crop.shape[-1]
+    planes = [crop[..., f] for f in phase_frames(t, T)]
+    if cycle:
+        planes += list(cycle_planes(t, T, crop.shape[:2]))
+    return np.stack(planes)
 
 
 class PhaseSynthesizer:

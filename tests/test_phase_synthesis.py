@@ -36,6 +36,7 @@ from hdl_monai.phase_synthesis import (
     save_phase_model,
     synthesize_phase,
 )
+from hdl_monai.transforms.array import PhaseSample, cycle_planes
 from hdl_monai.transforms.dictionary import CropLVROId, NormalizeMagnituded, NormalizePhased, WeightMapsd
 from conftest import make_case
 
@@ -258,8 +259,12 @@ def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
     assert (out / "checkpoints" / "best_generator.pt").is_file()
     model = load_phase_model(out)
     assert model.roi_size == (ROI, ROI) and model.generator_config["channels"] == [4, 8]
+    assert model.cycle and model.generator_config["in_channels"] == 5  # the bundle's default: cardiac-phase planes
     saved = json.loads((out / "background_stats.json").read_text())
     assert saved == model.background_stats
+    # a cycle model synthesises a case end to end (it builds the same 5-channel input as training)
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    assert synthesize_phase(case, model)["z"].shape == case.magnitude.shape
 
 
 def _free_port() -> int:
@@ -289,3 +294,44 @@ def test_multi_gpu_config_builds_with_one_cpu_process(dataset, tmp_path, monkeyp
     finally:
         parser.get_parsed_content("finalize")
     assert not torch.distributed.is_initialized()
+
+
+def test_cycle_planes_encode_the_cardiac_phase_continuously():
+    planes = cycle_planes(3, 12, (4, 5))
+    assert planes.shape == (2, 4, 5) and planes.dtype == np.float32
+    np.testing.assert_allclose(planes[:, 0, 0], [0.0, 1.0], atol=1e-6)  # a quarter cycle: cos 0, sin 1
+    np.testing.assert_allclose(cycle_planes(12, 12, (1, 1)), cycle_planes(0, 12, (1, 1)))  # cyclic
+    assert np.all(planes == planes[:, :1, :1])  # constant planes
+    sample = PhaseSample(cycle=True)(np.random.rand(4, 5, 12).astype(np.float32), t=3)
+    assert sample["magnitude_triplet"].shape == (5, 4, 5)
+    np.testing.assert_allclose(sample["magnitude_triplet"][3:], planes)
+    with pytest.raises(ValueError, match="T must be >= 1"):
+        cycle_planes(0, 0, (1, 1))
+
+
+def test_cycle_model_round_trip_and_mismatch(tmp_path):
+    config = dict(G_CONFIG, in_channels=5)
+    save_phase_model(tmp_path / "cyc", R2UNet(**config), config, ROI, background_stats=PAPER_STATS, cycle=True)
+    assert load_phase_model(tmp_path / "cyc").cycle
+    # 5 input channels without the cycle flag is not a phase generator this code can feed
+    save_phase_model(tmp_path / "bad", R2UNet(**config), config, ROI, background_stats=PAPER_STATS)
+    with pytest.raises(ValueError, match="in_channels=5, a phase generator has 3"):
+        load_phase_model(tmp_path / "bad")
+
+
+def test_myocardium_weight_adds_the_myocardium_l1(batch):
+    myo = torch.zeros_like(batch["w1"])
+    myo[..., 10:20, 10:20] = 1.0
+    with_myo = dict(batch, myocardium=myo)
+    plain = _trainer(with_myo, steps=1, lambda_l1=1.0)
+    plain.run()
+    weighted = _trainer(with_myo, steps=1, lambda_l1=1.0, myocardium_weight=5.0)
+    weighted.run()
+    # same seed, same first forward pass: the difference is exactly the extra term
+    fake = plain.state.output["pred"]
+    extra = 5.0 * (myo * (fake - batch["phase"]).abs()).mean()
+    torch.testing.assert_close(weighted.state.output["l1"], plain.state.output["l1"] + extra)
+    with pytest.raises(KeyError, match="'myocardium'"):
+        _trainer(batch, steps=1, myocardium_weight=1.0).run()
+    with pytest.raises(ValueError, match="myocardium_weight must be >= 0"):
+        _trainer(batch, myocardium_weight=-1.0)

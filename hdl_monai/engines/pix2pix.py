@@ -23,7 +23,10 @@ Schemes (``scheme``):
   discriminator sees the whole image.
 
 The L1 term is the weighted MAE of eq. (1), ``mean(w1 * |fake - phase|) + mean(w2 * |fake - phase|)``
-(:class:`hdl_monai.losses.WeightedMAELoss`).
+(:class:`hdl_monai.losses.WeightedMAELoss`), plus, with ``myocardium_weight`` > 0,
+``myocardium_weight * mean(myo * |fake - phase|)`` on the LV myocardium mask ``myo`` (label 1) of the batch:
+w1 covers the whole LV region, where the blood pool's large flow phase outweighs the myocardium's few
+cm/s, so this term puts the velocities the assessment reads back in front.
 
 ``engine.state.output`` after each iteration holds detached tensors ``"g_loss"`` (total generator loss),
 ``"adv"`` (its adversarial part), ``"l1"`` (the weighted L1, before ``lambda_l1``), ``"d_loss"``,
@@ -172,6 +175,8 @@ class Pix2PixTrainer(Trainer):
             ``PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)`` (plain LSGAN:
             MONAI's default would pass the scores through a leaky ReLU first).
         l1_loss: weighted MAE ``(pred, target, w1, w2) -> loss`` (default :class:`WeightedMAELoss`).
+        myocardium_weight: weight of the extra L1 term on the myocardium mask (``myocardium_key``, needed in
+            the batch when > 0); 0 = the paper's loss.
         threshold: foreground threshold on the normalised magnitude (-0.95).
         epoch_length: iterations per epoch (default ``len(train_data_loader)``).
         non_blocking, prepare_batch: as in MONAI trainers (prepare_batch returns ``(condition, phase)``).
@@ -179,7 +184,7 @@ class Pix2PixTrainer(Trainer):
         amp: mixed precision (``torch.autocast`` + one ``GradScaler`` per network) when the device is CUDA;
             ignored on the CPU.
         amp_kwargs: extra ``torch.autocast`` arguments.
-        condition_key, target_key, w1_key, w2_key, foreground_key: batch keys.
+        condition_key, target_key, w1_key, w2_key, foreground_key, myocardium_key: batch keys.
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
 
     ``state_dict()``/``load_state_dict()`` cover the Ignite counters (iteration, epoch); save the networks and
@@ -199,6 +204,7 @@ class Pix2PixTrainer(Trainer):
         scheme: str = "foreground_background",
         adversarial_loss: Callable | None = None,
         l1_loss: Callable | None = None,
+        myocardium_weight: float = 0.0,
         threshold: float = FOREGROUND_THRESHOLD,
         epoch_length: int | None = None,
         non_blocking: bool = False,
@@ -211,6 +217,7 @@ class Pix2PixTrainer(Trainer):
         w1_key: str = "w1",
         w2_key: str = "w2",
         foreground_key: str = "foreground",
+        myocardium_key: str = "myocardium",
         optim_set_to_none: bool = True,
     ) -> None:
         super().__init__(
@@ -235,6 +242,10 @@ class Pix2PixTrainer(Trainer):
             criterion="least_squares", no_activation_leastsq=True
         )
         self.l1_loss = l1_loss or WeightedMAELoss()
+        self.myocardium_weight = float(myocardium_weight)
+        if self.myocardium_weight < 0:
+            raise ValueError(f"myocardium_weight must be >= 0, got {myocardium_weight}")
+        self.myocardium_key = myocardium_key
         self.threshold = float(threshold)
         self.keys = {"condition": condition_key, "target": target_key, "w1": w1_key, "w2": w2_key}
         self.foreground_key = foreground_key
@@ -313,6 +324,9 @@ class Pix2PixTrainer(Trainer):
                 engine.discriminate(fake, condition, fg), target_is_real=True, for_discriminator=False
             )
             l1 = phase_l1_loss(fake.float(), phase, w1, w2, fg, engine.l1_loss)
+            if engine.myocardium_weight > 0:
+                myo = engine._batch_map(batchdata, engine.myocardium_key, condition)
+                l1 = l1 + engine.myocardium_weight * (myo * (fake.float() - phase).abs()).mean()
             g_loss = adv + engine.lambda_l1 * l1
         engine._step(g_loss, engine.g_optimizer, engine.g_scaler)
         if freeze:

@@ -92,6 +92,8 @@ __all__ = [
     "interpolation_plan",
     "sample_interpolation_indices",
     "phase_frames",
+    "CYCLE_PLANES",
+    "cycle_planes",
     "InterpolationSample",
     "RandInterpolationSample",
     "PhaseSample",
@@ -855,6 +857,21 @@ def _frame(series: NdarrayOrTensor, t: int) -> NdarrayOrTensor:
     return series[..., t]
 
 
+CYCLE_PLANES = 2
+"""Channels :func:`cycle_planes` adds to the phase generator's input."""
+
+
+def cycle_planes(t: int, T: int, shape: Sequence[int]) -> np.ndarray:
+    """Cardiac-phase condition of frame ``t`` of a T-frame cycle: two constant (X, Y) planes,
+    ``cos(2 pi t / T)`` and ``sin(2 pi t / T)`` (float32 (2, X, Y); continuous across the cycle's wrap)."""
+    T = int(T)
+    if T < 1:
+        raise ValueError(f"T must be >= 1, got {T}")
+    angle = 2.0 * np.pi * (int(t) % T) / T
+    values = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+    return np.broadcast_to(values[:, None, None], (CYCLE_PLANES, *(int(s) for s in shape))).copy()
+
+
 def _frame_maps(
     extras: Mapping[str, NdarrayOrTensor | None] | None, t: int, T: int, like: Any
 ) -> dict[str, NdarrayOrTensor]:
@@ -990,7 +1007,8 @@ class PhaseSample(Transform):
 
     Output dict, float32 (C, X, Y) arrays of the magnitude's kind:
 
-    - ``"magnitude_triplet"`` (3, X, Y): M_(t-1), M_t, M_(t+1), cyclic (t = 0 uses T-1, 0, 1);
+    - ``"magnitude_triplet"`` (3, X, Y): M_(t-1), M_t, M_(t+1), cyclic (t = 0 uses T-1, 0, 1); with
+      ``cycle=True`` (5, X, Y): the two :func:`cycle_planes` of t follow (the cardiac-phase condition);
     - ``"phase"`` (3, X, Y): P_x, P_y, P_z at t (when phase is given);
     - one (1, X, Y) frame t of every extra series given (e.g. ``w1``, ``w2``, ``foreground``);
     - ints ``"t"`` (mod T) and ``"frames"`` (T).
@@ -1001,8 +1019,9 @@ class PhaseSample(Transform):
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, t: int | None = None) -> None:
+    def __init__(self, t: int | None = None, cycle: bool = False) -> None:
         self.t = t
+        self.cycle = bool(cycle)
 
     def __call__(
         self,
@@ -1017,7 +1036,10 @@ class PhaseSample(Transform):
         magnitude = _squeeze_series(magnitude, "magnitude")
         T = int(magnitude.shape[-1])
         prev, cur, nxt = phase_frames(t, T)
-        out: dict[str, Any] = {"magnitude_triplet": _stack([_frame(magnitude, f) for f in (prev, cur, nxt)], magnitude)}
+        frames = [_frame(magnitude, f) for f in (prev, cur, nxt)]
+        if self.cycle:
+            frames += list(cycle_planes(cur, T, magnitude.shape[-3:-1]))
+        out: dict[str, Any] = {"magnitude_triplet": _stack(frames, magnitude)}
         if phase is not None:
             if isinstance(phase, (np.ndarray, torch.Tensor)) and phase.ndim == 4:
                 phase = [phase[i] for i in range(phase.shape[0])]
@@ -1038,8 +1060,8 @@ class PhaseSample(Transform):
 class RandPhaseSample(Randomizable, PhaseSample):
     """:class:`PhaseSample` with ``t`` uniform in 0..T-1; reproducible with :meth:`set_random_state`."""
 
-    def __init__(self) -> None:
-        PhaseSample.__init__(self)
+    def __init__(self, cycle: bool = False) -> None:
+        PhaseSample.__init__(self, cycle=cycle)
         self._t: int | None = None
 
     def randomize(self, data: int) -> None:

@@ -441,6 +441,7 @@ class PhaseSampled(MapTransform):
         phase_keys: the x, y, z phase series (normalised); absent keys leave ``"phase"`` out.
         extra_keys: series keys replaced by their (1, X, Y) frame t when present.
         keep_series: keep the magnitude and phase series (False drops them).
+        cycle: append the cardiac-phase planes (cos, sin of 2 pi t / T) to ``"magnitude_triplet"``.
     """
 
     def __init__(
@@ -450,6 +451,7 @@ class PhaseSampled(MapTransform):
         phase_keys: Sequence[str] = PHASE_KEYS,
         extra_keys: Sequence[str] = DEFAULT_EXTRA_KEYS,
         keep_series: bool = True,
+        cycle: bool = False,
     ) -> None:
         super().__init__((magnitude_key,), allow_missing_keys=False)
         self.t = int(t)
@@ -459,7 +461,7 @@ class PhaseSampled(MapTransform):
             raise ValueError(f"phase_keys must name the x, y and z phase series, got {self.phase_keys}")
         self.extra_keys = tuple(ensure_tuple(extra_keys))
         self.keep_series = keep_series
-        self.sampler = PhaseSample()
+        self.sampler = PhaseSample(cycle=cycle)
 
     def _sample(self, data: Mapping[Hashable, Any], t: int) -> dict[Hashable, Any]:
         d = dict(data)
@@ -491,8 +493,9 @@ class RandPhaseSampled(Randomizable, PhaseSampled):
         extra_keys: Sequence[str] = DEFAULT_EXTRA_KEYS,
         keep_series: bool = True,
         num_samples: int = 1,
+        cycle: bool = False,
     ) -> None:
-        PhaseSampled.__init__(self, 0, magnitude_key, phase_keys, extra_keys, keep_series)
+        PhaseSampled.__init__(self, 0, magnitude_key, phase_keys, extra_keys, keep_series, cycle)
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples = int(num_samples)
