@@ -2,12 +2,15 @@
 
     python benchmarks/run_all.py                      # speed benchmarks of all modules
     python benchmarks/run_all.py --quality DATASET    # also interpolation quality on DATASET's test split
+    python benchmarks/run_all.py --sunnybrook         # also interpolation quality on real cine (Sunnybrook)
 
 Each speed script writes its own ``benchmarks/results/<name>.json/.md``; this script runs them one after
 the other (they time things, so nothing else should share the machine), then writes
 ``benchmarks/results/summary.json`` and ``summary.md`` with each script's headline numbers, the machine,
 and whether a GPU was used (the scripts use CUDA when torch sees it). ``--quality`` adds
 ``hdl-monai evaluate-interpolation`` (hdl with the shipped model, linear, optical flow; K = 1..6).
+``--sunnybrook`` adds ``interpolation_sunnybrook.py`` (real cine, K = 1..3, shipped model as it is and
+fine-tuned leave-one-patient-out; about 15 minutes on 2 cores), which needs ../shared/data/sunnybrook.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SPEED = ("phantom_speed", "velocity_speed", "interpolation_speed", "phase_speed")
+QUALITY = ("interpolation_sunnybrook",)
 SHIPPED_INTERPOLATION = HERE.parent / "bundle" / "hdl_temporal_interpolation" / "models" / "model.pt"
 
 
@@ -37,6 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=SPEED, help="run only these speed benchmarks")
     parser.add_argument("--quality", type=Path, help="a dataset for the interpolation quality benchmark")
+    parser.add_argument("--sunnybrook", action="store_true", help="also run the real-cine (Sunnybrook) benchmark")
     args = parser.parse_args()
     import torch
 
@@ -51,7 +56,7 @@ def main() -> int:
         "benchmarks": {},
     }
     failed = []
-    for name in args.only or SPEED:
+    for name in list(args.only or SPEED) + (list(QUALITY) if args.sunnybrook else []):
         code, seconds = _run([sys.executable, str(HERE / f"{name}.py")])
         result_file = RESULTS / f"{name}.json"
         entry = {"exit_code": code, "wall_s": round(seconds, 1), "results": str(result_file.relative_to(HERE.parent))}
