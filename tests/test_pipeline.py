@@ -184,7 +184,7 @@ def test_twin_with_the_shipped_models_on_a_phantom_case(tmp_path):
     """The models in bundle/*/models/ run end to end: the twin validates, is assessed, and at K = 0 its
     longitudinal (and radial) curves follow the phantom's ground truth (issue 6: r > 0.9 longitudinal).
 
-    The shipped phase model paints velocities about 5x too small (docs/results.md); Pearson r measures
+    The shipped phase model paints velocities 2-5x too small (docs/results.md); Pearson r measures
     the curves' shape, which is what this asserts.
     """
     from hdl_monai.data.phantom import sample_subject, simulate_case
