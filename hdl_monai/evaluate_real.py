@@ -48,7 +48,12 @@ from monai.utils import ensure_tuple_rep
 from hdl_monai.baselines.series import BASELINE_METHODS, rebuild_series
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import Case, CaseError
-from hdl_monai.engines.interpolation import InterpolationModel, load_interpolation_model, save_interpolation_model
+from hdl_monai.engines.interpolation import (
+    InterpolationModel,
+    load_interpolation_model,
+    predict_batches,
+    save_interpolation_model,
+)
 from hdl_monai.losses.weighted import WeightedMAELoss
 from hdl_monai.metrics import psnr, ssim
 from hdl_monai.transforms.array import (
@@ -214,18 +219,6 @@ def mask_free_input(
     return np.concatenate([roi[None, ..., a], roi[None, ..., b], masks, cond]).astype(np.float32)
 
 
-@torch.no_grad()
-def _predict(model: InterpolationModel, inputs: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
-    """Magnitude channel of the network for every input, (N, rx, ry), eval mode, in batches."""
-    model.network.eval()
-    batch = torch.from_numpy(np.stack(inputs))
-    out = [
-        model.network(batch[i : i + batch_size].to(model.device))[:, 0].float().cpu()
-        for i in range(0, len(batch), max(1, int(batch_size)))
-    ]
-    return torch.cat(out).numpy()
-
-
 def interpolate_mask_free(
     case: Case, K: int, model: InterpolationModel, mask_mode: str = "zero", batch_size: int = 16
 ) -> np.ndarray:
@@ -246,7 +239,7 @@ def interpolate_mask_free(
     roi, scale = _roi_series(case, box, kept_frames(case.frames, K), spec.magnitude_percentile)
     plan = interpolation_plan(case.frames, K)
     inputs = [mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask) for s in plan]
-    pred = denormalize_magnitude(np.moveaxis(_predict(model, inputs, batch_size), 0, -1), scale)
+    pred = denormalize_magnitude(np.moveaxis(predict_batches(model, inputs, batch_size)[:, 0], 0, -1), scale)
     targets = [s.target for s in plan]
     magnitude[..., targets] = paste_roi(pred.astype(np.float32), box, magnitude[..., targets])
     return magnitude

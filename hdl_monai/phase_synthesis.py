@@ -50,7 +50,6 @@ from hdl_monai.transforms.array import (
     CYCLE_PLANES,
     PhaseSample,
     crop_roi,
-    cycle_planes,
     denormalize_phase,
     foreground_mask,
     lv_center,
@@ -58,7 +57,6 @@ from hdl_monai.transforms.array import (
     normalize_magnitude,
     normalize_phase,
     paste_roi,
-    phase_frames,
     roi_box,
 )
 
@@ -324,8 +322,9 @@ class PhaseFrameSamplesd(MapTransform):
     """Phase samples of every ``stride``-th frame of a series dict (a list of dicts, as
     :class:`~hdl_monai.transforms.dictionary.PhaseSampled` makes one), for deterministic validation.
 
-    Each sample holds ``"magnitude_triplet"`` (with the cardiac-phase planes when ``cycle``), ``"phase"`` (if the phase keys are present), the (1, X, Y)
-    frame of each ``extra_keys`` series, ``"t"``, ``"frames"`` and the given ``copy_keys``.
+    Each sample holds ``"magnitude_triplet"`` (with the cardiac-phase planes when ``cycle``), ``"phase"``
+    (if the phase keys are present), the (1, X, Y) frame of each ``extra_keys`` series, ``"t"``,
+    ``"frames"`` and the given ``copy_keys``.
     """
 
     def __init__(
@@ -539,10 +538,11 @@ def synthesize_phase(
     crop = crop_roi(m, box, pad_value=-1.0)  # (rx, ry, T)
     dev = next(model.generator.parameters()).device
     fake = np.empty((3,) + crop.shape, dtype=np.float32)
+    sampler = PhaseSample(cycle=model.cycle)  # the generator input exactly as in training
     with torch.no_grad():
         for start in range(0, T, int(batch_size)):
             frames = range(start, min(T, start + int(batch_size)))
-            batch = np.stack([_generator_input(crop, t, model.cycle) for t in frames])
+            batch = np.stack([sampler(crop, t=t)["magnitude_triplet"] for t in frames])
             out = model.generator(torch.from_numpy(batch).to(dev)).float().cpu().numpy()  # (b, 3, rx, ry)
             fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
     inside = paste_roi(np.ones((1,) + crop.shape, dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
@@ -555,15 +555,6 @@ def synthesize_phase(
         noise = np.clip(rng.normal(mu, sigma, size=(X, Y, T)), -1.0, 1.0).astype(np.float32)
         out[d] = denormalize_phase(np.where(keep, predicted[i], noise)).astype(np.float32)
     return out
-
-
-def _generator_input(crop: np.ndarray, t: int, cycle: bool) -> np.ndarray:
-    """(3 or 5, rx, ry): the magnitude triplet of frame t, then its cardiac-phase planes when ``cycle``."""
-    T = crop.shape[-1]
-    planes = [crop[..., f] for f in phase_frames(t, T)]
-    if cycle:
-        planes += list(cycle_planes(t, T, crop.shape[:2]))
-    return np.stack(planes)
 
 
 class PhaseSynthesizer:

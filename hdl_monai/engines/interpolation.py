@@ -88,6 +88,7 @@ __all__ = [
     "load_interpolation_model",
     "model_method",
     "check_model_method",
+    "predict_batches",
     "latest_checkpoint",
     "raise_on_mismatch",
     "check_checkpoint",
@@ -654,6 +655,17 @@ def _check_case_for_model(case: Case, K: int, spec: InterpolationModelSpec) -> l
 
 
 @torch.no_grad()
+def predict_batches(model: InterpolationModel, inputs: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
+    """Network outputs, float32 (N, C_out, rx, ry), for N inputs (C_in, rx, ry): eval mode, no gradient,
+    ``batch_size`` inputs per forward pass on the model's device."""
+    model.network.eval()
+    batch = torch.from_numpy(np.stack(inputs))
+    step = max(1, int(batch_size))
+    outputs = [model.network(batch[i : i + step].to(model.device)).float().cpu() for i in range(0, len(batch), step)]
+    return torch.cat(outputs).numpy()
+
+
+@torch.no_grad()
 def interpolate_with_model(
     case: Case,
     K: int,
@@ -730,11 +742,7 @@ def interpolate_with_model(
         cond = condition_maps(step.tau, step.k, step.K, T, spec.roi_size, spec.K_max, spec.include_K)
         inputs.append(np.concatenate([roi[None, ..., step.tau], roi[None, ..., b], roi_mask[None, ..., step.tau],
                                       roi_mask[None, ..., b], cond]))
-    batch = torch.from_numpy(np.stack(inputs))
-    outputs = []
-    for start in range(0, len(batch), max(1, int(batch_size))):
-        outputs.append(network(batch[start : start + batch_size].to(model.device)).float().cpu())
-    pred = torch.cat(outputs).numpy()  # (N, 2, rx, ry)
+    pred = predict_batches(model, inputs, batch_size)  # (N, 2, rx, ry)
 
     targets = [step.target for step in plan]
     pred_mag = denormalize_magnitude(np.moveaxis(pred[:, 0], 0, -1), scale)  # (rx, ry, N), scanner units
