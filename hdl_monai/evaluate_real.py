@@ -63,6 +63,7 @@ from hdl_monai.transforms.array import (
     crop_roi,
     denormalize_magnitude,
     foreground_mask,
+    interpolation_estimate,
     interpolation_frames,
     interpolation_plan,
     kept_frames,
@@ -198,6 +199,7 @@ def mask_free_input(
     K_max: int,
     include_K: bool = True,
     mask: np.ndarray | None = None,
+    estimate: str | None = None,
 ) -> np.ndarray:
     """The 7-channel network input (C, rx, ry) float32 of query (tau, K, k) on a normalised ROI series.
 
@@ -209,6 +211,8 @@ def mask_free_input(
         tau, K, k: the query (first kept frame, gap, target offset 1..K).
         K_max, include_K: the K condition plane, as the model's spec.
         mask: optional binary (rx, ry) mask for both mask channels.
+        estimate: the model's ``spec.estimate``: when set, its two guess planes (from the same pair and
+            masks, see ``hdl_monai.transforms.interpolation_estimate``) are appended (9 channels).
     """
     T = roi.shape[-1]
     a, b, _ = interpolation_frames(tau, K, k, T)
@@ -216,7 +220,10 @@ def mask_free_input(
     if mask is not None:
         masks[:] = np.asarray(mask, np.float32)
     cond = condition_maps(a, k, K, T, roi.shape[:2], K_max, include_K)
-    return np.concatenate([roi[None, ..., a], roi[None, ..., b], masks, cond]).astype(np.float32)
+    planes = [roi[None, ..., a], roi[None, ..., b], masks, cond]
+    if estimate is not None:
+        planes.append(interpolation_estimate(estimate, roi[..., a], roi[..., b], k / (K + 1), masks[0], masks[1]))
+    return np.concatenate(planes).astype(np.float32)
 
 
 def interpolate_mask_free(
@@ -238,7 +245,7 @@ def interpolate_mask_free(
     magnitude = rebuild_series(case.magnitude, None, K, "linear")[0].astype(np.float32)
     roi, scale = _roi_series(case, box, kept_frames(case.frames, K), spec.magnitude_percentile)
     plan = interpolation_plan(case.frames, K)
-    inputs = [mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask) for s in plan]
+    inputs = [mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask, spec.estimate) for s in plan]
     pred = denormalize_magnitude(np.moveaxis(predict_batches(model, inputs, batch_size)[:, 0], 0, -1), scale)
     targets = [s.target for s in plan]
     magnitude[..., targets] = paste_roi(pred.astype(np.float32), box, magnitude[..., targets])
@@ -330,7 +337,7 @@ def finetune_mask_free(
             T = s.roi.shape[-1]
             tau, K, k = sample_interpolation_indices(R, T, K_range)
             target = s.roi[..., interpolation_frames(tau, K, k, T)[2]]
-            inputs.append(mask_free_input(s.roi, tau, K, k, spec.K_max, spec.include_K, s.mask))
+            inputs.append(mask_free_input(s.roi, tau, K, k, spec.K_max, spec.include_K, s.mask, spec.estimate))
             targets.append(target[None])
             w1s.append(s.w1[None])
             w2s.append(weight_map(foreground_mask(target))[None])

@@ -19,6 +19,8 @@ Saved model (``<output_dir>/model.pt``, :func:`save_phase_model`), a ``torch.sav
   (``spatial_dims``, ``in_channels`` 3 or 5, ``out_channels`` 3, ``channels``, ``recurrence``, ``out_act``);
 - ``"cycle"``: whether the generator also sees the cardiac-phase planes ``cos, sin(2 pi t / T)`` of the
   frame (:func:`~hdl_monai.transforms.cycle_planes`; in_channels 5); absent in older files = False;
+- ``"motion"``: whether the generator also sees the in-plane velocity guess of optical flow
+  (:func:`~hdl_monai.transforms.motion_planes`, 2 more input channels, after the cycle planes); absent = False;
 - ``"roi_size"``: [rx, ry] pixels of the LV-centred crop the generator works on;
 - ``"scheme"``: ``"foreground_background"`` or ``"vanilla"``; ``"threshold"``: -0.95;
 - ``"magnitude_percentile"``: 99.5 (the per-series magnitude scale);
@@ -48,17 +50,20 @@ from hdl_monai.transforms.array import (
     FOREGROUND_THRESHOLD,
     MAGNITUDE_PERCENTILE,
     CYCLE_PLANES,
+    MOTION_PLANES,
     PhaseSample,
     crop_roi,
     denormalize_phase,
     foreground_mask,
     lv_center,
     magnitude_scale,
+    motion_planes,
     normalize_magnitude,
     normalize_phase,
     paste_roi,
     roi_box,
 )
+from hdl_monai.transforms.dictionary import MOTION_KEY
 
 __all__ = [
     "MODEL_FILE",
@@ -335,6 +340,8 @@ class PhaseFrameSamplesd(MapTransform):
         extra_keys: Sequence[str] = ("w1", "w2", "foreground"),
         copy_keys: Sequence[str] = ("case_id",),
         cycle: bool = False,
+        motion: bool = False,
+        motion_key: str = MOTION_KEY,
     ) -> None:
         super().__init__((magnitude_key,))
         if int(stride) < 1:
@@ -342,7 +349,8 @@ class PhaseFrameSamplesd(MapTransform):
         self.stride = int(stride)
         self.magnitude_key, self.phase_keys = magnitude_key, tuple(phase_keys)
         self.extra_keys, self.copy_keys = tuple(extra_keys), tuple(copy_keys)
-        self.sampler = PhaseSample(cycle=cycle)
+        self.motion_key = motion_key
+        self.sampler = PhaseSample(cycle=cycle, motion=motion)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:
         d = dict(data)
@@ -350,9 +358,12 @@ class PhaseFrameSamplesd(MapTransform):
         T = int(magnitude.shape[-1])
         phase = [d[k] for k in self.phase_keys] if all(k in d for k in self.phase_keys) else None
         extras = {k: d[k] for k in self.extra_keys if k in d}
+        if self.sampler.motion and self.motion_key not in d:
+            raise KeyError(f"PhaseFrameSamplesd(motion=True): no {self.motion_key!r} series (add MotionPlanesd first)")
+        motion = d.get(self.motion_key) if self.sampler.motion else None
         out = []
         for t in range(0, T, self.stride):
-            sample = self.sampler(magnitude, phase, extras, t=t)
+            sample = self.sampler(magnitude, phase, extras, t=t, motion=motion)
             sample.update({k: d[k] for k in self.copy_keys if k in d})
             out.append(sample)
         return out
@@ -375,6 +386,7 @@ def save_phase_model(
     background_stats: Mapping[str, Any] | None = None,
     threshold: float = FOREGROUND_THRESHOLD,
     cycle: bool = False,
+    motion: bool = False,
 ) -> Path:
     """Write ``<output_dir>/model.pt`` (format in the module docstring) and, when given,
     ``<output_dir>/background_stats.json``. Returns the model path."""
@@ -389,6 +401,7 @@ def save_phase_model(
         "roi_size": roi,
         "scheme": check_scheme(scheme),
         "cycle": bool(cycle),
+        "motion": bool(motion),
         "threshold": float(threshold),
         "magnitude_percentile": MAGNITUDE_PERCENTILE,
         "background_stats_file": BACKGROUND_STATS_FILE,
@@ -419,6 +432,7 @@ class PhaseModel:
         self.roi_size = tuple(int(r) for r in payload["roi_size"])
         self.scheme = str(payload["scheme"])
         self.cycle = bool(payload.get("cycle", False))
+        self.motion = bool(payload.get("motion", False))
         self.threshold = float(payload.get("threshold", FOREGROUND_THRESHOLD))
         self.magnitude_percentile = float(payload.get("magnitude_percentile", MAGNITUDE_PERCENTILE))
         self.background_stats = dict(background_stats)
@@ -442,7 +456,7 @@ def load_phase_model(model_path: str | os.PathLike, device: str | torch.device =
     if not isinstance(payload, Mapping) or missing:
         raise ValueError(f"{path}: not an hdl_monai phase model (missing {missing or 'everything'})")
     config = dict(payload["generator_config"])
-    inputs = 3 + (CYCLE_PLANES if payload.get("cycle", False) else 0)
+    inputs = 3 + (CYCLE_PLANES if payload.get("cycle", False) else 0) + (MOTION_PLANES if payload.get("motion", False) else 0)
     for key, want in (("in_channels", inputs), ("out_channels", 3)):
         if int(config.get(key, want)) != want:
             raise ValueError(f"{path}: generator config {key}={config.get(key)}, a phase generator has {want}")
@@ -470,10 +484,11 @@ class ExportPhaseModel:
         scheme: str = "foreground_background",
         background_stats: Mapping[str, Any] | None = None,
         cycle: bool = False,
+        motion: bool = False,
     ) -> None:
         self.output_dir, self.generator, self.generator_config = output_dir, generator, generator_config
         self.roi_size, self.scheme, self.background_stats = roi_size, check_scheme(scheme), background_stats
-        self.cycle = bool(cycle)
+        self.cycle, self.motion = bool(cycle), bool(motion)
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
@@ -485,7 +500,7 @@ class ExportPhaseModel:
             return None
         return save_phase_model(
             self.output_dir, self.generator, self.generator_config, self.roi_size, self.scheme, self.background_stats,
-            cycle=self.cycle,
+            cycle=self.cycle, motion=self.motion,
         )
 
 
@@ -502,7 +517,9 @@ def synthesize_phase(
     """Synthesise the three phase series of a case from its magnitude series.
 
     For every frame t the generator sees frames (t-1, t, t+1) (cyclic) of the magnitude (and, for a model
-    trained with ``cycle``, the cardiac-phase planes of t/T), normalised with the
+    trained with ``cycle``, the cardiac-phase planes of t/T; with ``motion``, the in-plane velocity guess of
+    :func:`~hdl_monai.transforms.motion_planes` from the ROI, the case's pixel spacing, RR interval and
+    venc), normalised with the
     case's own scale (99.5th percentile of the series), cropped to the saved ROI size around the LV centre
     (centroid of labels 1 and 2 over all frames, as in training). Foreground pixels (normalised M_t > -0.95)
     inside the ROI take the generator's output; every other pixel (background, and everything outside the
@@ -520,7 +537,8 @@ def synthesize_phase(
         ``{"x", "y", "z"}`` -> float32 (X, Y, T) phase in scanner units 0..4096 (2048 = zero velocity).
 
     Raises:
-        CaseError: the case has no label, or no LV pixel, to centre the ROI on.
+        CaseError: the case has no label, or no LV pixel, to centre the ROI on; or a ``motion`` model and a
+            case without venc_cm_s.
     """
     model = model_path if isinstance(model_path, PhaseModel) else load_phase_model(model_path, device)
     if case.label is None:
@@ -536,13 +554,18 @@ def synthesize_phase(
     m = normalize_magnitude(magnitude, magnitude_scale(magnitude, model.magnitude_percentile))
     box = roi_box(centre, model.roi_size, (X, Y))
     crop = crop_roi(m, box, pad_value=-1.0)  # (rx, ry, T)
+    motion = None
+    if model.motion:
+        if case.venc_cm_s is None:
+            raise CaseError(f"{case.name}: no venc_cm_s in case.json; the model's motion planes are in units of venc")
+        motion = motion_planes(crop, case.pixel_spacing_mm, case.rr_interval_ms, case.venc_cm_s)
     dev = next(model.generator.parameters()).device
     fake = np.empty((3,) + crop.shape, dtype=np.float32)
-    sampler = PhaseSample(cycle=model.cycle)  # the generator input exactly as in training
+    sampler = PhaseSample(cycle=model.cycle, motion=model.motion)  # the generator input exactly as in training
     with torch.no_grad():
         for start in range(0, T, int(batch_size)):
             frames = range(start, min(T, start + int(batch_size)))
-            batch = np.stack([sampler(crop, t=t)["magnitude_triplet"] for t in frames])
+            batch = np.stack([sampler(crop, t=t, motion=motion)["magnitude_triplet"] for t in frames])
             out = model.generator(torch.from_numpy(batch).to(dev)).float().cpu().numpy()  # (b, 3, rx, ry)
             fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
     inside = paste_roi(np.ones((1,) + crop.shape, dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)

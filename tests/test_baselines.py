@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hdl_monai.baselines import horn_schunck, interpolate_flow, interpolate_linear, warp
+from hdl_monai.baselines import flow_estimate, horn_schunck, interpolate_flow, interpolate_linear, warp
 
 
 def blob_image(size=64, centre=(32.0, 30.0), seed=0):
@@ -15,6 +15,15 @@ def blob_image(size=64, centre=(32.0, 30.0), seed=0):
     x, y = np.indices((size, size))
     img += 2.0 * np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / 60.0)
     return img
+
+
+def shifted_disc(shift=4.0):
+    """A blob image and a disc mask centred at (32, 30), and both moved by ``shift`` pixels along x."""
+    frame0 = blob_image()
+    frame1 = ndimage.shift(frame0, (shift, 0.0), order=3, mode="nearest")
+    x, y = np.indices(frame0.shape)
+    mask0 = (((x - 32) ** 2 + (y - 30) ** 2) < 36).astype(np.uint8)
+    return frame0, frame1, mask0, ndimage.shift(mask0, (shift, 0.0), order=0)
 
 
 def test_linear_is_exact_on_linearly_changing_images():
@@ -48,11 +57,7 @@ def test_horn_schunck_recovers_a_known_shift(shift):
 
 
 def test_flow_interpolation_moves_masks_with_the_image():
-    frame0 = blob_image()
-    frame1 = ndimage.shift(frame0, (4.0, 0.0), order=3, mode="nearest")
-    x, y = np.indices(frame0.shape)
-    mask0 = (((x - 32) ** 2 + (y - 30) ** 2) < 36).astype(np.uint8)
-    mask1 = ndimage.shift(mask0, (4.0, 0.0), order=0)
+    frame0, frame1, mask0, mask1 = shifted_disc()
     image, mask = interpolate_flow(frame0, frame1, 0.5, masks=(mask0, mask1), alpha=0.05, iterations=200)
     truth = ndimage.shift(frame0, (2.0, 0.0), order=3, mode="nearest")
     inner = (slice(12, 52), slice(12, 52))
@@ -67,3 +72,16 @@ def test_warp_identity_and_shape_errors():
     np.testing.assert_allclose(warp(img, np.zeros((2, 16, 16))), img)
     with pytest.raises(ValueError, match="two 2-D arrays"):
         horn_schunck(img, img[:8])
+
+
+def test_flow_estimate_is_the_flow_image_and_a_soft_mask_moved_half_way():
+    frame0, frame1, mask0, mask1 = shifted_disc()
+    flow = horn_schunck(frame0, frame1, alpha=0.05, iterations=200)
+    guess = flow_estimate(frame0, frame1, 0.5, masks=(mask0, mask1), flow=flow)
+    assert guess.shape == (2, 64, 64) and guess.dtype == np.float32
+    image, _ = interpolate_flow(frame0, frame1, 0.5, flow=flow)
+    np.testing.assert_allclose(guess[0], image, atol=1e-5)
+    assert 0.0 <= guess[1].min() and guess[1].max() <= 1.0 and 0.0 < guess[1].mean() < 1.0
+    com = ndimage.center_of_mass(guess[1])  # the disc moved by half the 4-pixel shift
+    assert com[0] == pytest.approx(34.0, abs=0.6) and com[1] == pytest.approx(30.0, abs=0.6)
+    assert not flow_estimate(frame0, frame1, 0.5, flow=flow)[1].any()  # no masks: a zero plane

@@ -29,7 +29,7 @@ from hdl_monai.evaluate_real import (
     summarize,
     write_report,
 )
-from hdl_monai.transforms import crop_roi, interpolation_plan, kept_frames
+from hdl_monai.transforms import crop_roi, interpolation_estimate, interpolation_plan, kept_frames
 
 LABELLED = [7, 18]  # Sunnybrook-like: labels on two frames only (ES, ED)
 
@@ -81,6 +81,10 @@ def test_mask_free_input_channels():
     mask = np.eye(8, dtype=np.float32)
     y = mask_free_input(roi, 0, 1, 1, K_max=6, include_K=False, mask=mask)
     assert y.shape == (6, 8, 8) and np.array_equal(y[2], mask) and np.array_equal(y[3], mask)
+    z = mask_free_input(roi, 0, 1, 1, K_max=6, mask=mask, estimate="optical_flow")
+    guess = interpolation_estimate("optical_flow", roi[..., 0], roi[..., 2], 0.5, mask, mask)
+    assert z.shape == (9, 8, 8) and np.array_equal(z[:7], mask_free_input(roi, 0, 1, 1, K_max=6, mask=mask))
+    np.testing.assert_allclose(z[7:], guess)
 
 
 def test_interpolate_mask_free_keeps_frames_and_is_linear_outside_the_roi():

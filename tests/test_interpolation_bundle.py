@@ -15,6 +15,7 @@ import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
+from monai.data import list_data_collate
 
 from hdl_monai.data import load_case
 from hdl_monai.data.loading import datalist_items
@@ -34,7 +35,7 @@ from hdl_monai.engines.interpolation import (
 )
 from hdl_monai.losses import InterpolationLoss
 from hdl_monai.networks import MultiHeadMultiTailR2UNet, R2UNet
-from hdl_monai.transforms import kept_frames
+from hdl_monai.transforms import interpolation_estimate, kept_frames
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundle" / "hdl_temporal_interpolation" / "configs"
@@ -197,6 +198,43 @@ def test_r2unet_switch_trains_the_plain_network(dataset, tmp_path):
         interpolate_with_model(case, 3, model)
     magnitude, label = interpolate_with_model(case, 2, model)
     assert magnitude.shape == case.magnitude.shape
+
+
+def test_hybrid_estimate_switch_starts_at_the_flow_guess_and_trains(dataset, tmp_path):
+    wf = _workflow(TRAIN, dataset_dir=str(dataset), output_dir=str(tmp_path / "hyb"), estimate="optical_flow",
+                   max_epochs=1, **TINY)
+    net = wf.parser.get_parsed_content("network_def")
+    assert isinstance(net, MultiHeadMultiTailR2UNet) and net.in_channels == 9
+    samples = wf.parser.get_parsed_content("validate#dataset")[0]
+    x, _ = wf.parser.get_parsed_content("prepare_batch")(list_data_collate(samples), "cpu")
+    guess = np.stack([s["estimate"] for s in samples])
+    np.testing.assert_array_equal(x[:, 7:].numpy(), guess)
+    s0 = samples[0]  # the guess is Horn-Schunck between the pair at k / (K + 1)
+    alpha = s0["k"] / (s0["K"] + 1)
+    expected = interpolation_estimate("optical_flow", s0["magnitude_pair"][0], s0["magnitude_pair"][1], alpha,
+                                      s0["mask_pair"][0], s0["mask_pair"][1])
+    np.testing.assert_allclose(guess[0], expected, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x)[:, :1], x[:, 7:8])  # untrained: the flow guess
+    wf.run()
+    model = load_interpolation_model(tmp_path / "hyb" / "model.pt")
+    assert model.spec.estimate == "optical_flow" and model.spec.in_channels == 9
+    with pytest.raises(InterpolationModelError, match=r"estimate='optical_flow', config says estimate=None"):
+        load_interpolation_model(tmp_path / "hyb" / "model.pt", expect={"estimate": None})
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    magnitude, label = interpolate_with_model(case, 2, model)
+    kept = kept_frames(FRAMES, 2)
+    np.testing.assert_array_equal(magnitude[..., kept], case.magnitude[..., kept])
+    assert np.isfinite(magnitude).all() and set(np.unique(label)) <= {0, 1, 2, 3}
+
+
+def test_specs_written_before_the_estimate_setting_read_as_none():
+    spec = InterpolationModelSpec(network_kwargs={"channels": [4, 8]})
+    old = spec.to_dict()
+    del old["estimate"]
+    assert InterpolationModelSpec.from_dict(old).estimate is None and spec.in_channels == 7
+    with pytest.raises(ValueError, match="estimate must be None or one of"):
+        InterpolationModelSpec(estimate="farneback")
 
 
 def test_evaluate_json_layers_over_train_json_and_writes_metrics(trained, dataset):

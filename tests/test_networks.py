@@ -143,3 +143,22 @@ def test_zero_init_residual_starts_at_the_linear_estimates_and_can_leave_them():
     # switched off, the tail's last layer is random and the output differs from the estimate
     plain = MultiHeadMultiTailR2UNet(channels=(4, 8), zero_init_residual=False).eval()
     assert not torch.allclose(plain(x)[:, :1], (1 - alpha) * m0 + alpha * m1)
+
+
+def test_hybrid_estimate_channels_feed_the_heads_and_replace_the_linear_skips():
+    torch.manual_seed(0)
+    net = MultiHeadMultiTailR2UNet(channels=(4, 8), mask_skip=True, estimate_channels=2)
+    assert net.in_channels == 9 and net.magnitude_head.blocks[0].project.conv.in_channels == 3
+    m0, m1, guess_m = torch.rand(3, 1, 1, 16, 16) * 2 - 1
+    s0, s1 = (torch.rand(2, 1, 1, 16, 16) > 0.5).float()
+    guess_s = torch.rand(1, 1, 16, 16)
+    cond = torch.stack([torch.full((16, 16), v) for v in (0.2, 0.5, 1 / 6)])[None]
+    x = torch.cat([m0, m1, s0, s1, cond, guess_m, guess_s], dim=1)
+    out = net.eval()(x)
+    # untrained (zero last layers): exactly the guess, not the linear blend
+    torch.testing.assert_close(out[:, :1], guess_m)
+    torch.testing.assert_close(torch.sigmoid(out[:, 1:]), guess_s.clamp(0.01, 0.99))
+    with pytest.raises(ValueError, match="expected 9 input channels"):
+        net(x[:, :7])
+    with pytest.raises(ValueError, match="estimate_channels must be 0 or 2"):
+        MultiHeadMultiTailR2UNet(channels=(4, 8), estimate_channels=1)

@@ -36,7 +36,8 @@ from hdl_monai.phase_synthesis import (
     save_phase_model,
     synthesize_phase,
 )
-from hdl_monai.transforms.array import PhaseSample, cycle_planes
+from hdl_monai.transforms.array import PhaseSample, cycle_planes, motion_planes
+from hdl_monai.velocity.assessment import assess_velocity
 from hdl_monai.transforms.dictionary import CropLVROId, NormalizeMagnituded, NormalizePhased, WeightMapsd
 from conftest import make_case
 
@@ -335,3 +336,46 @@ def test_myocardium_weight_adds_the_myocardium_l1(batch):
         _trainer(batch, steps=1, myocardium_weight=1.0).run()
     with pytest.raises(ValueError, match="myocardium_weight must be >= 0"):
         _trainer(batch, myocardium_weight=-1.0)
+
+
+def test_motion_planes_recover_the_phantom_in_plane_velocity(dataset):
+    """Optical flow between t-1 and t+1, in units of venc, follows the phantom's true in-plane velocity."""
+    case = load_case(datalist_items(dataset, "training")[0]["case"])
+    planes = motion_planes(case.magnitude, case.pixel_spacing_mm, case.rr_interval_ms, case.venc_cm_s)
+    assert planes.shape == (2,) + case.magnitude.shape and planes.dtype == np.float32
+    assert np.abs(planes).max() <= 1.0
+    # radial velocity about the LV centre (Cartesian means cancel over the ring)
+    geometry = dict(rr_interval_ms=case.rr_interval_ms, pixel_spacing_mm=case.pixel_spacing_mm, exclude_border_px=0)
+    zero = np.zeros_like(case.magnitude)
+    truth = assess_velocity(case.velocity["x"], case.velocity["y"], zero, case.label, **geometry)
+    guess = assess_velocity(planes[0] * case.venc_cm_s["x"], planes[1] * case.venc_cm_s["y"], zero, case.label, **geometry)
+    want, got = truth.curves_mm_s["radial"], guess.curves_mm_s["radial"]
+    assert np.corrcoef(want, got)[0, 1] > 0.85, (want.round(1), got.round(1))  # 0.90 measured (40 px, 12 frames)
+    assert 0.5 < np.abs(got).max() / np.abs(want).max() < 1.5
+    # the planes are frame t of a 7-channel sample, after the cycle planes
+    sample = PhaseSample(cycle=True, motion=True)(case.magnitude, t=4, motion=planes)
+    assert sample["magnitude_triplet"].shape == (7,) + case.magnitude.shape[:2]
+    np.testing.assert_array_equal(sample["magnitude_triplet"][5:], planes[..., 4])
+    with pytest.raises(ValueError, match="needs the motion planes"):
+        PhaseSample(motion=True)(case.magnitude, t=4)
+    with pytest.raises(ValueError, match="venc_cm_s needs positive x and y"):
+        motion_planes(case.magnitude, case.pixel_spacing_mm, case.rr_interval_ms, {"x": 0.0, "y": 20.0})
+
+
+def test_bundle_motion_switch_trains_and_synthesises_with_the_flow_planes(dataset, tmp_path):
+    out = tmp_path / "motion"
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(BUNDLE / "train.json"),
+        "--dataset_dir", str(dataset), "--output_dir", str(out), "--motion", "True",
+        "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4", "--progress", "False",
+        "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    model = load_phase_model(out)
+    assert model.motion and model.cycle and model.generator_config["in_channels"] == 7
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    assert synthesize_phase(case, model)["x"].shape == case.magnitude.shape
+    case.venc_cm_s = None
+    with pytest.raises(CaseError, match="no venc_cm_s"):
+        synthesize_phase(case, model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["horn_schunck", "warp", "interpolate_flow"]
+__all__ = ["horn_schunck", "warp", "interpolate_flow", "flow_estimate"]
 
 _AVERAGE = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]], dtype=np.float64) / 12.0
 
@@ -114,3 +114,32 @@ def interpolate_flow(
         m1 = warp(masks[1].astype(np.float64), (1 - alpha_t) * flow, order=0)
         mask = (m0 if alpha_t <= 0.5 else m1).astype(masks[0].dtype)
     return image.astype(frame0.dtype, copy=False), mask
+
+
+def flow_estimate(
+    frame0: np.ndarray,
+    frame1: np.ndarray,
+    alpha_t: float,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+    flow: np.ndarray | None = None,
+    **flow_kwargs,
+) -> np.ndarray:
+    """The optical-flow guess at fraction ``alpha_t`` as soft planes: the input-to-output skip of the
+    hybrid interpolation network (``MultiHeadMultiTailR2UNet(estimate_channels=2)``).
+
+    Plane 0 is :func:`interpolate_flow`'s image. Plane 1 is the two masks moved with the same flow but
+    bilinearly, and blended with weights (1 - alpha_t, alpha_t) like the image, so it is a probability
+    in [0, 1] rather than the baseline's nearest-frame label (zeros without ``masks``).
+
+    Returns:
+        float32 (2, X, Y).
+    """
+    if flow is None:
+        flow = horn_schunck(frame0, frame1, **flow_kwargs)
+    image, _ = interpolate_flow(np.asarray(frame0, np.float64), np.asarray(frame1, np.float64), alpha_t, flow=flow)
+    mask = np.zeros_like(image)
+    if masks is not None:
+        mask, _ = interpolate_flow(
+            np.asarray(masks[0], np.float64), np.asarray(masks[1], np.float64), alpha_t, flow=flow
+        )
+    return np.stack([image, np.clip(mask, 0.0, 1.0)]).astype(np.float32)

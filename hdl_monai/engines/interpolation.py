@@ -55,11 +55,13 @@ from hdl_monai.losses.weighted import InterpolationLoss
 from hdl_monai.networks import MultiHeadMultiTailR2UNet, R2UNet
 from hdl_monai.transforms.array import (
     DEFAULT_K_MAX,
+    ESTIMATES,
     MAGNITUDE_PERCENTILE,
     CropLVROI,
     check_gap,
     condition_maps,
     crop_roi,
+    interpolation_estimate,
     denormalize_magnitude,
     interpolation_plan,
     kept_frames,
@@ -89,6 +91,7 @@ __all__ = [
     "model_method",
     "check_model_method",
     "predict_batches",
+    "estimate_planes",
     "latest_checkpoint",
     "raise_on_mismatch",
     "check_checkpoint",
@@ -114,7 +117,8 @@ INPUT_KEYS = ("magnitude_pair", "mask_pair", "condition")
 TARGET_KEYS = ("magnitude_target", "mask_target", "w1", "w2")
 _NETWORK_CLASSES = {"hdl": MultiHeadMultiTailR2UNet, "r2unet": R2UNet}
 _SPEC_CHECKED = (
-    "method", "network", "roi_size", "K_max", "include_K", "mask_labels", "magnitude_percentile", "adversarial"
+    "method", "network", "roi_size", "K_max", "include_K", "mask_labels", "magnitude_percentile", "adversarial",
+    "estimate",
 )
 
 
@@ -154,6 +158,10 @@ class InterpolationModelSpec:
         adversarial: trained with a PatchGAN discriminator (the GAN variant of Table III; ``method`` must be
             ``"hdl"``). The network is the same; the flag keeps ``hdl`` and ``gan`` models apart. Files
             written before the flag existed read as False.
+        estimate: None, or a classical guess of the target frame given as two more input channels (one of
+            ``hdl_monai.transforms.ESTIMATES``: ``"optical_flow"``); with ``method="hdl"`` the guess is
+            also the input-to-output skip (the hybrid network, ``estimate_channels=2``). Files written
+            before the setting existed read as None.
     """
 
     method: str = "hdl"
@@ -165,6 +173,7 @@ class InterpolationModelSpec:
     mask_labels: Sequence[int] = (1,)
     magnitude_percentile: float = MAGNITUDE_PERCENTILE
     adversarial: bool = False
+    estimate: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -177,6 +186,8 @@ class InterpolationModelSpec:
         self.include_K = bool(self.include_K)
         self.magnitude_percentile = float(self.magnitude_percentile)
         self.adversarial = bool(self.adversarial)
+        if self.estimate is not None and self.estimate not in ESTIMATES:
+            raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {self.estimate!r}")
         if self.adversarial and self.method != "hdl":
             raise ValueError(f"the GAN variant trains the 'hdl' network; adversarial=True with method {self.method!r}")
         if len(self.K_range) != 2 or not 1 <= self.K_range[0] <= self.K_range[1]:
@@ -189,9 +200,14 @@ class InterpolationModelSpec:
         return 3 if self.include_K else 2
 
     @property
+    def estimate_channels(self) -> int:
+        """Input channels of the classical guess: 2 ([magnitude, mask]) with ``estimate``, else 0."""
+        return 0 if self.estimate is None else 2
+
+    @property
     def in_channels(self) -> int:
-        """Network input channels: magnitude pair 2 + mask pair 2 + condition planes."""
-        return 4 + self.condition_channels
+        """Network input channels: magnitude pair 2 + mask pair 2 + condition planes (+ estimate 2)."""
+        return 4 + self.condition_channels + self.estimate_channels
 
     def network_config(self) -> dict[str, Any]:
         """``{"class": dotted class name, "kwargs": full constructor arguments}``."""
@@ -200,6 +216,8 @@ class InterpolationModelSpec:
             kwargs.update(
                 magnitude_channels=2, mask_channels=2, condition_channels=self.condition_channels, segmentation_channels=1
             )
+            if self.estimate is not None:
+                kwargs["estimate_channels"] = self.estimate_channels
         else:
             kwargs.update(in_channels=self.in_channels, out_channels=2)
         cls = _NETWORK_CLASSES[self.method]
@@ -221,6 +239,7 @@ class InterpolationModelSpec:
             "mask_labels": list(self.mask_labels),
             "magnitude_percentile": self.magnitude_percentile,
             "adversarial": self.adversarial,
+            "estimate": self.estimate,
         }
 
     @classmethod
@@ -235,6 +254,7 @@ class InterpolationModelSpec:
             mask_labels=d.get("mask_labels", (1,)),
             magnitude_percentile=d.get("magnitude_percentile", MAGNITUDE_PERCENTILE),
             adversarial=d.get("adversarial", False),
+            estimate=d.get("estimate"),
         )
 
     def differences(self, other: Mapping[str, Any] | InterpolationModelSpec) -> dict[str, tuple[Any, Any]]:
@@ -492,10 +512,17 @@ class InterpolationPrepareBatch(PrepareBatch):
     Args:
         input_keys: batch keys concatenated into the input (``("image",)`` gives the same 7 channels).
         target_keys: batch keys concatenated into the packed target.
+        estimate: the model's ``estimate`` setting: when set, ``"estimate"`` (2 channels) is appended to
+            ``input_keys``.
     """
 
-    def __init__(self, input_keys: Sequence[str] = INPUT_KEYS, target_keys: Sequence[str] = TARGET_KEYS) -> None:
-        self.input_keys = tuple(ensure_tuple(input_keys))
+    def __init__(
+        self,
+        input_keys: Sequence[str] = INPUT_KEYS,
+        target_keys: Sequence[str] = TARGET_KEYS,
+        estimate: str | None = None,
+    ) -> None:
+        self.input_keys = tuple(ensure_tuple(input_keys)) + (("estimate",) if estimate else ())
         self.target_keys = tuple(ensure_tuple(target_keys))
 
     def __call__(
@@ -604,8 +631,11 @@ class InterpolationGridSampled(InterpolationSampled):
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
         keep_series: bool = False,
+        estimate: str | None = None,
     ) -> None:
-        super().__init__(0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series)
+        super().__init__(
+            0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series, estimate=estimate
+        )
         self.Ks = tuple(int(k) for k in ensure_tuple(Ks))
         self.taus_per_K = int(taus_per_K)
 
@@ -663,6 +693,29 @@ def predict_batches(model: InterpolationModel, inputs: Sequence[np.ndarray], bat
     step = max(1, int(batch_size))
     outputs = [model.network(batch[i : i + step].to(model.device)).float().cpu() for i in range(0, len(batch), step)]
     return torch.cat(outputs).numpy()
+
+
+def estimate_planes(
+    spec: InterpolationModelSpec, roi: np.ndarray, roi_mask: np.ndarray | None, plan: Sequence[Any]
+) -> list[np.ndarray]:
+    """The classical guesses (2, rx, ry) a model of ``spec`` takes, one per step of an ``interpolation_plan``
+    (an empty list when ``spec.estimate`` is None). ``roi`` / ``roi_mask``: (rx, ry, T) normalised magnitude
+    and binary mask series (only the steps' kept frames are read; ``roi_mask`` None: zero mask planes).
+    The optical flow of each kept pair is computed once and shared by the steps between them."""
+    if spec.estimate is None:
+        return []
+    from hdl_monai.baselines.optical_flow import horn_schunck
+
+    T, flows, out = roi.shape[-1], {}, []
+    for step in plan:
+        b = (step.tau + step.K + 1) % T
+        if (step.tau, b) not in flows:
+            flows[(step.tau, b)] = horn_schunck(roi[..., step.tau], roi[..., b])
+        masks = (None, None) if roi_mask is None else (roi_mask[..., step.tau], roi_mask[..., b])
+        out.append(interpolation_estimate(
+            spec.estimate, roi[..., step.tau], roi[..., b], step.k / (step.K + 1), *masks, flow=flows[(step.tau, b)]
+        ))
+    return out
 
 
 @torch.no_grad()
@@ -737,11 +790,12 @@ def interpolate_with_model(
     roi_mask[..., kept] = mask_from_label(crop_roi(kept_label, box, 0), spec.mask_labels)
 
     inputs = []
-    for step in plan:
+    guesses = estimate_planes(spec, roi, roi_mask, plan)
+    for i, step in enumerate(plan):
         b = (step.tau + step.K + 1) % T
         cond = condition_maps(step.tau, step.k, step.K, T, spec.roi_size, spec.K_max, spec.include_K)
         inputs.append(np.concatenate([roi[None, ..., step.tau], roi[None, ..., b], roi_mask[None, ..., step.tau],
-                                      roi_mask[None, ..., b], cond]))
+                                      roi_mask[None, ..., b], cond, *guesses[i:i + 1]]))
     pred = predict_batches(model, inputs, batch_size)  # (N, 2, rx, ry)
 
     targets = [step.target for step in plan]

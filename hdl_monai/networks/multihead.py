@@ -7,10 +7,16 @@ a 1x1 convolution; the fused features feed two decoders (tails), one for the mag
 M_tau+k and one for the segmentation S_tau+k. A global input-to-output skip adds the linear
 interpolation of the two input magnitudes to the magnitude tail, so the tail learns a correction.
 
+Hybrid variant (``estimate_channels=2``): the input also carries a classical guess of the target,
+[magnitude, mask probability] (e.g. Horn-Schunck optical flow, ``hdl_monai.transforms.interpolation_estimate``).
+Each head sees its guess plane next to its pair, and the skips add the guess instead of the linear
+blend, so the tails learn a correction of the optical flow.
+
 The network takes one tensor and returns one tensor, so MONAI engines, inferers and TorchScript
 handle it like any other network:
 
-    input  channels: [magnitude pair (magnitude_channels) | mask pair (mask_channels) | condition]
+    input  channels: [magnitude pair (magnitude_channels) | mask pair (mask_channels) | condition
+                      (| estimate (2) with estimate_channels=2)]
     output channels: [magnitude (1) | segmentation logits (segmentation_channels)]
 """
 
@@ -70,6 +76,9 @@ class MultiHeadMultiTailR2UNet(nn.Module):
             ``input_skip``, segmentation with ``mask_skip``) with a zero final 1x1 convolution, so the
             untrained network returns exactly the linear estimate and training learns a correction
             from there (the tail's other layers still start at random; only the last one is zeroed).
+        estimate_channels: 0, or 2 for the hybrid variant: two last input channels [magnitude guess,
+            mask-probability guess] that join the heads' inputs and replace the linear blends in the skips
+            (with ``zero_init_residual`` an untrained network returns the guess).
     """
 
     def __init__(
@@ -88,13 +97,16 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         input_skip: bool = True,
         mask_skip: bool = False,
         zero_init_residual: bool = True,
+        estimate_channels: int = 0,
     ) -> None:
         super().__init__()
+        if estimate_channels not in (0, 2):
+            raise ValueError(f"estimate_channels must be 0 or 2 ([magnitude, mask] guess), got {estimate_channels}")
         if skip_weight_channel is not None and not 0 <= skip_weight_channel < condition_channels:
             raise ValueError(f"skip_weight_channel {skip_weight_channel} outside 0..{condition_channels - 1}")
-        if input_skip and magnitude_channels != 2:
+        if input_skip and not estimate_channels and magnitude_channels != 2:
             raise ValueError("the input-to-output skip needs exactly two magnitude input channels")
-        if mask_skip and (mask_channels != 2 or segmentation_channels != 1):
+        if mask_skip and ((mask_channels != 2 and not estimate_channels) or segmentation_channels != 1):
             raise ValueError("mask_skip needs two mask input channels and one segmentation output channel")
         self.mask_skip = mask_skip
         self.magnitude_channels = magnitude_channels
@@ -103,9 +115,13 @@ class MultiHeadMultiTailR2UNet(nn.Module):
         self.segmentation_channels = segmentation_channels
         self.skip_weight_channel = skip_weight_channel
         self.input_skip = input_skip
+        self.estimate_channels = estimate_channels
         self.levels = len(channels) - 1
-        self.magnitude_head = R2UNetEncoder(spatial_dims, magnitude_channels, channels, recurrence, act, norm, dropout)
-        self.mask_head = R2UNetEncoder(spatial_dims, mask_channels, channels, recurrence, act, norm, dropout)
+        guess = estimate_channels // 2  # one guess plane per head
+        self.magnitude_head = R2UNetEncoder(
+            spatial_dims, magnitude_channels + guess, channels, recurrence, act, norm, dropout
+        )
+        self.mask_head = R2UNetEncoder(spatial_dims, mask_channels + guess, channels, recurrence, act, norm, dropout)
         self.fusion = nn.ModuleList(
             FusionBlock(spatial_dims, 2 * c + condition_channels, c, act, norm) for c in channels
         )
@@ -120,28 +136,35 @@ class MultiHeadMultiTailR2UNet(nn.Module):
     @property
     def in_channels(self) -> int:
         """Channels of the single input tensor."""
-        return self.magnitude_channels + self.mask_channels + self.condition_channels
+        return self.magnitude_channels + self.mask_channels + self.condition_channels + self.estimate_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"expected {self.in_channels} input channels (magnitude {self.magnitude_channels}, mask "
-                f"{self.mask_channels}, condition {self.condition_channels}), got {x.shape[1]}"
+                f"{self.mask_channels}, condition {self.condition_channels}, estimate {self.estimate_channels}), "
+                f"got {x.shape[1]}"
             )
         check_spatial_size(x, self.levels)
-        magnitude, mask, condition = torch.split(
-            x, [self.magnitude_channels, self.mask_channels, self.condition_channels], dim=1
+        magnitude, mask, condition, guess = torch.split(
+            x, [self.magnitude_channels, self.mask_channels, self.condition_channels, self.estimate_channels], dim=1
         )
+        if self.estimate_channels:
+            magnitude_skip, mask_skip = guess[:, :1], guess[:, 1:2]
+            magnitude, mask = torch.cat([magnitude, magnitude_skip], 1), torch.cat([mask, mask_skip], 1)
+        else:
+            magnitude_skip = self.linear_estimate(magnitude, condition) if self.input_skip else None
+            mask_skip = self.linear_estimate(mask, condition) if self.mask_skip else None
         fused = [
             fuse(m, s, F.interpolate(condition, size=m.shape[2:], mode="area"))
             for fuse, m, s in zip(self.fusion, self.magnitude_head(magnitude), self.mask_head(mask))
         ]
         magnitude_out = self.magnitude_tail(fused)
         if self.input_skip:
-            magnitude_out = magnitude_out + self.linear_estimate(magnitude, condition)
+            magnitude_out = magnitude_out + magnitude_skip
         mask_out = self.mask_tail(fused)
         if self.mask_skip:
-            mask_out = mask_out + torch.logit(self.linear_estimate(mask, condition).clamp(0.01, 0.99))
+            mask_out = mask_out + torch.logit(mask_skip.clamp(0.01, 0.99))
         return torch.cat([magnitude_out, mask_out], dim=1)
 
     def linear_estimate(self, magnitude: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:

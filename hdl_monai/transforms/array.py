@@ -50,6 +50,10 @@ from hdl_monai.data.case import PHASE_MAX, PHASE_MIN, PHASE_ZERO
 
 __all__ = [
     "DEFAULT_K_MAX",
+    "ESTIMATES",
+    "MOTION_PLANES",
+    "motion_planes",
+    "interpolation_estimate",
     "FOREGROUND_THRESHOLD",
     "WEIGHT_INSIDE",
     "WEIGHT_OUTSIDE",
@@ -857,8 +861,88 @@ def _frame(series: NdarrayOrTensor, t: int) -> NdarrayOrTensor:
     return series[..., t]
 
 
+ESTIMATES = ("optical_flow",)
+"""Classical guesses an interpolation network can take as extra input and input-to-output skip."""
+
+
+def interpolation_estimate(
+    estimate: str,
+    frame_a: NdarrayOrTensor,
+    frame_b: NdarrayOrTensor,
+    alpha: float,
+    mask_a: NdarrayOrTensor | None = None,
+    mask_b: NdarrayOrTensor | None = None,
+    flow: np.ndarray | None = None,
+) -> np.ndarray:
+    """A classical guess of the frame at fraction ``alpha`` between two frames, as float32 (2, X, Y) planes
+    [magnitude, mask probability] (the mask plane is zero without masks).
+
+    ``estimate`` ``"optical_flow"``: Horn-Schunck flow from ``frame_a`` to ``frame_b`` (or ``flow``, when
+    the caller already has it), see :func:`hdl_monai.baselines.optical_flow.flow_estimate`.
+    """
+    if estimate not in ESTIMATES:
+        raise ValueError(f"estimate must be one of {list(ESTIMATES)}, got {estimate!r}")
+    from hdl_monai.baselines.optical_flow import flow_estimate  # baselines import this module
+
+    masks = None if mask_a is None or mask_b is None else (_to_numpy(mask_a), _to_numpy(mask_b))
+    return flow_estimate(_to_numpy(frame_a), _to_numpy(frame_b), alpha, masks=masks, flow=flow)
+
+
 CYCLE_PLANES = 2
 """Channels :func:`cycle_planes` adds to the phase generator's input."""
+
+MOTION_PLANES = 2
+"""Channels :func:`motion_planes` adds to the phase generator's input (in-plane x and y)."""
+
+
+def _venc_xy(venc_cm_s: Mapping[str, float] | Sequence[float]) -> tuple[float, float]:
+    values = [venc_cm_s["x"], venc_cm_s["y"]] if isinstance(venc_cm_s, Mapping) else list(venc_cm_s)[:2]
+    if len(values) != 2 or not all(np.isfinite(v) and v > 0 for v in map(float, values)):
+        raise ValueError(f"venc_cm_s needs positive x and y values, got {venc_cm_s}")
+    return float(values[0]), float(values[1])
+
+
+def motion_planes(
+    magnitude: NdarrayOrTensor,
+    pixel_spacing_mm: Sequence[float],
+    rr_interval_ms: float,
+    venc_cm_s: Mapping[str, float] | Sequence[float],
+    alpha: float = 0.1,
+) -> np.ndarray:
+    """In-plane tissue velocity seen in the magnitude, as a phase guess: float32 (2, X, Y, T).
+
+    For every frame t, Horn-Schunck optical flow (:func:`hdl_monai.baselines.horn_schunck`, smoothness
+    ``alpha``) from frame t-1 to frame t+1 (cyclic) is the displacement over two frame intervals; times the
+    pixel spacing over 2 * (rr_interval_ms / T) it is a velocity, and divided by venc it is in the
+    normalised phase units of the generator's output (``p / 2048 - 1`` = v / venc), clipped to [-1, 1].
+    Planes: x (array axis 0), y (axis 1). The through-plane direction z has no such guess.
+
+    Args:
+        magnitude: (X, Y, T) or (1, X, Y, T) magnitude series (any scale).
+        pixel_spacing_mm: (x, y) pixel size in mm.
+        rr_interval_ms: duration of the T frames (one cycle) in ms.
+        venc_cm_s: velocity encoding, ``{"x", "y", ...}`` or (x, y[, z]), cm/s.
+        alpha: Horn-Schunck smoothness weight.
+    """
+    from hdl_monai.baselines.optical_flow import horn_schunck  # baselines import this module
+
+    series = _to_numpy(_squeeze_series(magnitude, "magnitude")).astype(np.float64)
+    T = series.shape[-1]
+    if T < 3:
+        raise ValueError(f"motion_planes needs at least 3 frames, got {T}")
+    if not (np.isfinite(rr_interval_ms) and rr_interval_ms > 0):
+        raise ValueError(f"rr_interval_ms must be positive, got {rr_interval_ms}")
+    spacing = [float(v) for v in ensure_tuple_rep(pixel_spacing_mm, 2)][:2]
+    venc = _venc_xy(venc_cm_s)
+    frame_ms = float(rr_interval_ms) / T
+    # pixels per two frames -> cm/s: px * mm/px / ms = mm/ms = 100 cm/s
+    scale = [100.0 * spacing[i] / (2.0 * frame_ms) / venc[i] for i in range(2)]
+    out = np.empty((2,) + series.shape, np.float32)
+    for t in range(T):
+        flow = horn_schunck(series[..., (t - 1) % T], series[..., (t + 1) % T], alpha=alpha)
+        for i in range(2):
+            out[i, ..., t] = np.clip(flow[i] * scale[i], -1.0, 1.0)
+    return out
 
 
 def cycle_planes(t: int, T: int, shape: Sequence[int]) -> np.ndarray:
@@ -898,6 +982,8 @@ class InterpolationSample(Transform):
     - ``"image"``: the concatenation magnitude_pair + mask_pair + condition (7 or 6 channels), the
       input of the plain R2U-Net baseline;
     - ``"magnitude_target"`` (1, X, Y): M_c; ``"mask_target"`` (1, X, Y): S_c;
+    - with ``estimate``: ``"estimate"`` (2, X, Y), the classical guess of M_c and S_c at k / (K + 1) (see
+      :func:`interpolation_estimate`), also appended to ``"image"``;
     - one (1, X, Y) frame c of every extra series given (e.g. ``w1``, ``w2``, ``foreground``);
     - ints ``"tau"`` (mod T), ``"K"``, ``"k"``, ``"target_frame"``, ``"frames"`` (T).
 
@@ -908,6 +994,7 @@ class InterpolationSample(Transform):
         K_max: scale of the K condition plane (default 6).
         mask_labels: label values forming the mask (default (1,), LV myocardium).
         include_K: add the K / K_max plane (default True; False = the paper's two planes).
+        estimate: None, or one of :data:`ESTIMATES` to add the ``"estimate"`` planes.
 
     ``__call__(magnitude, label=None, extras=None, tau=None, K=None, k=None)``: ``magnitude`` and
     ``label`` are (X, Y, T) or (1, X, Y, T); ``extras`` maps output names to (X, Y, T) series.
@@ -923,11 +1010,15 @@ class InterpolationSample(Transform):
         K_max: int = DEFAULT_K_MAX,
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
+        estimate: str | None = None,
     ) -> None:
+        if estimate is not None and estimate not in ESTIMATES:
+            raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {estimate!r}")
         self.tau, self.K, self.k = tau, K, k
         self.K_max = int(K_max)
         self.mask_labels = tuple(int(v) for v in ensure_tuple(mask_labels))
         self.include_K = include_K
+        self.estimate = estimate
 
     def __call__(
         self,
@@ -961,6 +1052,14 @@ class InterpolationSample(Transform):
             channels.append(out["mask_pair"])
         out["condition"] = condition_maps(a, k, K, T, magnitude.shape[:2], self.K_max, self.include_K, like=magnitude)
         channels.append(out["condition"])
+        if self.estimate is not None:
+            pair = out.get("mask_pair")
+            guess = interpolation_estimate(
+                self.estimate, _frame(magnitude, a), _frame(magnitude, b), k / (K + 1),
+                None if pair is None else pair[0], None if pair is None else pair[1],
+            )
+            out["estimate"] = _stack(list(guess), magnitude)
+            channels.append(out["estimate"])
         out["image"] = torch.cat(channels) if isinstance(magnitude, torch.Tensor) else np.concatenate(channels)
         out.update(_frame_maps(extras, c, T, magnitude))
         out.update({"tau": a, "K": int(K), "k": int(k), "target_frame": c, "frames": T})
@@ -980,8 +1079,9 @@ class RandInterpolationSample(Randomizable, InterpolationSample):
         K_max: int = DEFAULT_K_MAX,
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
+        estimate: str | None = None,
     ) -> None:
-        InterpolationSample.__init__(self, K_max=K_max, mask_labels=mask_labels, include_K=include_K)
+        InterpolationSample.__init__(self, K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate)
         self.K_range = (int(K_range[0]), int(K_range[1]))
         self._indices: tuple[int, int, int] | None = None
 
@@ -1009,19 +1109,22 @@ class PhaseSample(Transform):
 
     - ``"magnitude_triplet"`` (3, X, Y): M_(t-1), M_t, M_(t+1), cyclic (t = 0 uses T-1, 0, 1); with
       ``cycle=True`` (5, X, Y): the two :func:`cycle_planes` of t follow (the cardiac-phase condition);
+      with ``motion=True`` the two :func:`motion_planes` of t come last (the in-plane velocity guess);
     - ``"phase"`` (3, X, Y): P_x, P_y, P_z at t (when phase is given);
     - one (1, X, Y) frame t of every extra series given (e.g. ``w1``, ``w2``, ``foreground``);
     - ints ``"t"`` (mod T) and ``"frames"`` (T).
 
-    ``__call__(magnitude, phase=None, extras=None, t=None)``: ``magnitude`` (X, Y, T) or (1, X, Y, T);
-    ``phase`` a sequence of three (X, Y, T) series (x, y, z) or one (3, X, Y, T) array.
+    ``__call__(magnitude, phase=None, extras=None, t=None, motion=None)``: ``magnitude`` (X, Y, T) or
+    (1, X, Y, T); ``phase`` a sequence of three (X, Y, T) series (x, y, z) or one (3, X, Y, T) array;
+    ``motion`` the (2, X, Y, T) :func:`motion_planes` of the series (needed with ``motion=True``).
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, t: int | None = None, cycle: bool = False) -> None:
+    def __init__(self, t: int | None = None, cycle: bool = False, motion: bool = False) -> None:
         self.t = t
         self.cycle = bool(cycle)
+        self.motion = bool(motion)
 
     def __call__(
         self,
@@ -1029,6 +1132,7 @@ class PhaseSample(Transform):
         phase: Sequence[NdarrayOrTensor] | NdarrayOrTensor | None = None,
         extras: Mapping[str, NdarrayOrTensor | None] | None = None,
         t: int | None = None,
+        motion: NdarrayOrTensor | None = None,
     ) -> dict[str, Any]:
         t = self.t if t is None else t
         if t is None:
@@ -1039,6 +1143,14 @@ class PhaseSample(Transform):
         frames = [_frame(magnitude, f) for f in (prev, cur, nxt)]
         if self.cycle:
             frames += list(cycle_planes(cur, T, magnitude.shape[-3:-1]))
+        if self.motion:
+            if motion is None:
+                raise ValueError("PhaseSample(motion=True) needs the motion planes (see motion_planes)")
+            if tuple(motion.shape) != (MOTION_PLANES,) + tuple(magnitude.shape):
+                raise ValueError(
+                    f"motion planes shape {tuple(motion.shape)}, expected {(MOTION_PLANES,) + tuple(magnitude.shape)}"
+                )
+            frames += [motion[i][..., cur] for i in range(MOTION_PLANES)]
         out: dict[str, Any] = {"magnitude_triplet": _stack(frames, magnitude)}
         if phase is not None:
             if isinstance(phase, (np.ndarray, torch.Tensor)) and phase.ndim == 4:
@@ -1060,8 +1172,8 @@ class PhaseSample(Transform):
 class RandPhaseSample(Randomizable, PhaseSample):
     """:class:`PhaseSample` with ``t`` uniform in 0..T-1; reproducible with :meth:`set_random_state`."""
 
-    def __init__(self, cycle: bool = False) -> None:
-        PhaseSample.__init__(self, cycle=cycle)
+    def __init__(self, cycle: bool = False, motion: bool = False) -> None:
+        PhaseSample.__init__(self, cycle=cycle, motion=motion)
         self._t: int | None = None
 
     def randomize(self, data: int) -> None:
@@ -1074,7 +1186,8 @@ class RandPhaseSample(Randomizable, PhaseSample):
         phase: Sequence[NdarrayOrTensor] | NdarrayOrTensor | None = None,
         extras: Mapping[str, NdarrayOrTensor | None] | None = None,
         randomize: bool = True,
+        motion: NdarrayOrTensor | None = None,
     ) -> dict[str, Any]:
         if randomize or self._t is None:
             self.randomize(int(_squeeze_series(magnitude, "magnitude").shape[-1]))
-        return PhaseSample.__call__(self, magnitude, phase, extras, t=self._t)
+        return PhaseSample.__call__(self, magnitude, phase, extras, t=self._t, motion=motion)

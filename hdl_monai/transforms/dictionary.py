@@ -46,6 +46,7 @@ from hdl_monai.transforms.array import (
     WeightMaps,
     _squeeze_series,
     crop_roi,
+    motion_planes,
     paste_roi,
     sample_interpolation_indices,
 )
@@ -63,6 +64,8 @@ __all__ = [
     "RandInterpolationSampled",
     "PhaseSampled",
     "RandPhaseSampled",
+    "MotionPlanesd",
+    "MOTION_KEY",
     "CropLVROID",
     "CropLVROIDict",
     "PasteROID",
@@ -348,6 +351,7 @@ class InterpolationSampled(MapTransform):
         K_max, mask_labels, include_K: see the array transform.
         keep_series: keep ``magnitude_key`` and ``label_key`` in the output (False drops them, so samples
             from series of different T collate).
+        estimate: None, or a classical guess to add as ``"estimate"`` (see the array transform).
     """
 
     def __init__(
@@ -362,13 +366,14 @@ class InterpolationSampled(MapTransform):
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
         keep_series: bool = True,
+        estimate: str | None = None,
     ) -> None:
         super().__init__((magnitude_key,), allow_missing_keys=False)
         self.tau, self.K, self.k = int(tau), int(K), int(k)
         self.magnitude_key, self.label_key = magnitude_key, label_key
         self.extra_keys = tuple(ensure_tuple(extra_keys))
         self.keep_series = keep_series
-        self.sampler = InterpolationSample(K_max=K_max, mask_labels=mask_labels, include_K=include_K)
+        self.sampler = InterpolationSample(K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate)
 
     def _sample(self, data: Mapping[Hashable, Any], tau: int, K: int, k: int) -> dict[Hashable, Any]:
         d = dict(data)
@@ -408,9 +413,11 @@ class RandInterpolationSampled(Randomizable, InterpolationSampled):
         include_K: bool = True,
         keep_series: bool = True,
         num_samples: int = 1,
+        estimate: str | None = None,
     ) -> None:
         InterpolationSampled.__init__(
-            self, 0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series
+            self, 0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series,
+            estimate=estimate,
         )
         self.K_range = (int(K_range[0]), int(K_range[1]))
         if int(num_samples) < 1:
@@ -432,6 +439,36 @@ class RandInterpolationSampled(Randomizable, InterpolationSampled):
         return samples[0] if self.num_samples == 1 else samples
 
 
+MOTION_KEY = "motion"
+"""Where :class:`MotionPlanesd` puts the motion planes and the phase samplers look for them."""
+
+
+class MotionPlanesd(MapTransform):
+    """Add the in-plane velocity guess of :func:`~hdl_monai.transforms.array.motion_planes` as
+    ``output_key`` (2, X, Y, T), from the ``magnitude_key`` series and the case's ``pixel_spacing_mm``,
+    ``rr_interval_ms`` and ``venc_cm_s`` (as ``hdl_monai.data.loading.LoadCased`` provides them). Place it
+    after the ROI crop (the flow is computed on what the generator sees) and before caching: it runs one
+    Horn-Schunck flow per frame.
+
+    Raises:
+        KeyError: a case without ``venc_cm_s`` (the guess is in units of venc), naming the case.
+    """
+
+    def __init__(self, magnitude_key: str = "magnitude", output_key: str = MOTION_KEY, alpha: float = 0.1) -> None:
+        super().__init__((magnitude_key,))
+        self.magnitude_key, self.output_key, self.alpha = magnitude_key, output_key, float(alpha)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        missing = [k for k in ("pixel_spacing_mm", "rr_interval_ms", "venc_cm_s") if d.get(k) is None]
+        if missing:
+            raise KeyError(f"MotionPlanesd: case {d.get('case_id', d.get('case', '?'))} lacks {missing}")
+        d[self.output_key] = motion_planes(
+            d[self.magnitude_key], d["pixel_spacing_mm"], float(d["rr_interval_ms"]), d["venc_cm_s"], self.alpha
+        )
+        return d
+
+
 class PhaseSampled(MapTransform):
     """One phase-synthesis sample for frame ``t``; see :class:`~hdl_monai.transforms.array.PhaseSample`.
 
@@ -442,6 +479,9 @@ class PhaseSampled(MapTransform):
         extra_keys: series keys replaced by their (1, X, Y) frame t when present.
         keep_series: keep the magnitude and phase series (False drops them).
         cycle: append the cardiac-phase planes (cos, sin of 2 pi t / T) to ``"magnitude_triplet"``.
+        motion: append frame t of the ``motion_key`` series (the (2, X, Y, T) in-plane velocity guess of
+            :class:`MotionPlanesd`) last.
+        motion_key: where the motion planes are.
     """
 
     def __init__(
@@ -452,6 +492,8 @@ class PhaseSampled(MapTransform):
         extra_keys: Sequence[str] = DEFAULT_EXTRA_KEYS,
         keep_series: bool = True,
         cycle: bool = False,
+        motion: bool = False,
+        motion_key: str = MOTION_KEY,
     ) -> None:
         super().__init__((magnitude_key,), allow_missing_keys=False)
         self.t = int(t)
@@ -461,7 +503,8 @@ class PhaseSampled(MapTransform):
             raise ValueError(f"phase_keys must name the x, y and z phase series, got {self.phase_keys}")
         self.extra_keys = tuple(ensure_tuple(extra_keys))
         self.keep_series = keep_series
-        self.sampler = PhaseSample(cycle=cycle)
+        self.motion_key = motion_key
+        self.sampler = PhaseSample(cycle=cycle, motion=motion)
 
     def _sample(self, data: Mapping[Hashable, Any], t: int) -> dict[Hashable, Any]:
         d = dict(data)
@@ -469,9 +512,12 @@ class PhaseSampled(MapTransform):
         if present and len(present) != 3:
             raise KeyError(f"PhaseSampled: phase keys {self.phase_keys} only partly present ({present})")
         phase = [d[k] for k in self.phase_keys] if present else None
-        out = self.sampler(d[self.magnitude_key], phase, _extras(d, self.extra_keys), t=t)
+        if self.sampler.motion and self.motion_key not in d:
+            raise KeyError(f"PhaseSampled(motion=True): no {self.motion_key!r} series (add MotionPlanesd first)")
+        motion = d.get(self.motion_key) if self.sampler.motion else None
+        out = self.sampler(d[self.magnitude_key], phase, _extras(d, self.extra_keys), t=t, motion=motion)
         if not self.keep_series:
-            for key in (self.magnitude_key, *self.phase_keys):
+            for key in (self.magnitude_key, *self.phase_keys, self.motion_key):
                 d.pop(key, None)
         d.update(out)
         return d
@@ -494,8 +540,10 @@ class RandPhaseSampled(Randomizable, PhaseSampled):
         keep_series: bool = True,
         num_samples: int = 1,
         cycle: bool = False,
+        motion: bool = False,
+        motion_key: str = MOTION_KEY,
     ) -> None:
-        PhaseSampled.__init__(self, 0, magnitude_key, phase_keys, extra_keys, keep_series, cycle)
+        PhaseSampled.__init__(self, 0, magnitude_key, phase_keys, extra_keys, keep_series, cycle, motion, motion_key)
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples = int(num_samples)
