@@ -31,6 +31,7 @@ def test_real_phase_as_synthetic_is_perfect(setup):
     case = _test_case(setup)
     metrics = phase_metrics(case, case.phase)
     assert metrics["mse"] == 0.0 and metrics["msew1"] == 0.0 and metrics["msew2"] == 0.0
+    assert metrics["mse_foreground"] == 0.0 and metrics["mse_myocardium"] == 0.0
     assert metrics["psnr"] == math.inf and metrics["ssim"] == pytest.approx(1.0, abs=1e-6)
     record, assessment = case_evaluation(case, case, exclude_border_px=BORDER)
     assert assessment is not None and record["velocity_error"] is None
@@ -55,6 +56,15 @@ def test_constant_error_known_answer(setup):
     assert metrics["msew1"] == pytest.approx(0.01 * w1, rel=1e-5)
     assert metrics["msew2"] == pytest.approx(0.01 * w2, rel=1e-5)
     assert metrics["psnr"] == pytest.approx(20 * math.log10(2.0) - 10 * math.log10(0.01), rel=1e-5)
+    assert metrics["mse_foreground"] == pytest.approx(0.01, rel=1e-4)
+    assert metrics["mse_myocardium"] == pytest.approx(0.01, rel=1e-4)
+    # an error on the myocardium only: the myocardium MSE sees all of it, the foreground MSE a share
+    myo = case.label == 1
+    synthetic = {d: np.where(myo, 2048.0 + 204.8, 2048.0).astype(np.float32) for d in "xyz"}
+    metrics = phase_metrics(case, synthetic, margin=5)
+    assert metrics["mse_myocardium"] == pytest.approx(0.01, rel=1e-4)
+    share = [(myo[..., t] & foreground[..., t]).sum() / foreground[..., t].sum() for t in range(case.frames)]
+    assert metrics["mse_foreground"] == pytest.approx(0.01 * np.mean(share), rel=1e-4)
 
 
 def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, tmp_path, capsys):
@@ -73,7 +83,8 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         assert (out / name).is_file(), name
 
     table1 = (out / "table1_phase_metrics.md").read_text().splitlines()
-    assert table1[0] == "| K | method | MSE x100 | MSEW1 x10 | MSEW2 x100 | PSNR (dB) | SSIM |"
+    assert table1[0] == ("| K | method | MSE x100 | MSEW1 x10 | MSEW2 x100 | PSNR (dB) | SSIM | MSE foreground x100 "
+                         "| MSE myocardium x100 |")
     assert [row.split(" | ")[:2] for row in table1[2:]] == [
         [f"| {K}", method] for K in (0, 3, 6) for method in ("proposed", "vanilla")
     ]
