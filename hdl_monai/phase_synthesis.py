@@ -557,7 +557,10 @@ def synthesize_phase(
     motion = None
     if model.motion:
         if case.venc_cm_s is None:
-            raise CaseError(f"{case.name}: no venc_cm_s in case.json; the model's motion planes are in units of venc")
+            raise CaseError(
+                f"{case.name}: no venc_cm_s in case.json; this model's motion planes are in units of venc (set "
+                "venc_cm_s {x, y, z} in case.json to the velocity encoding the synthetic phase should have)"
+            )
         motion = motion_planes(crop, case.pixel_spacing_mm, case.rr_interval_ms, case.venc_cm_s)
     dev = next(model.generator.parameters()).device
     fake = np.empty((3,) + crop.shape, dtype=np.float32)

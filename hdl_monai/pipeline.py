@@ -210,11 +210,12 @@ def build_twin(
             raise CaseError(f"{case.name}: {err}") from None
         twin = interpolate_case(case, K, "hdl", model=interp, device=device)
     interpolated = time.perf_counter()
-    stage("phase")
-    phase = synthesize_phase(twin, phase_net, device=device, seed=int(seed))
-    done = time.perf_counter()
     venc_source = "case" if case.venc_cm_s is not None else "paper default (20/20/30 cm/s, Xing et al. 2022 IV-A)"
     venc = {d: float((case.venc_cm_s or DEFAULT_VENC_CM_S)[d]) for d in DIRECTIONS}
+    stage("phase")
+    # the twin's phase encodes velocity at this venc (a motion-plane model needs it as input, too)
+    phase = synthesize_phase(replace(twin, venc_cm_s=venc), phase_net, device=device, seed=int(seed))
+    done = time.perf_counter()
     record = {
         "K": K,
         "kept_frames": kept,

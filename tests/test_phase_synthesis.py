@@ -379,3 +379,8 @@ def test_bundle_motion_switch_trains_and_synthesises_with_the_flow_planes(datase
     case.venc_cm_s = None
     with pytest.raises(CaseError, match="no venc_cm_s"):
         synthesize_phase(case, model)
+    # the twin of a cine without venc synthesises at the paper's default venc, which the motion planes use
+    from hdl_monai.pipeline import build_twin
+
+    twin = build_twin(case, 0, phase_model=model)
+    assert twin.venc_cm_s == {"x": 20.0, "y": 20.0, "z": 30.0} and twin.phase["x"].shape == case.magnitude.shape
