@@ -260,10 +260,12 @@ def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
     assert (out / "checkpoints" / "best_generator.pt").is_file()
     model = load_phase_model(out)
     assert model.roi_size == (ROI, ROI) and model.generator_config["channels"] == [4, 8]
-    assert model.cycle and model.generator_config["in_channels"] == 5  # the bundle's default: cardiac-phase planes
+    # the bundle's defaults: cardiac-phase planes, motion planes, instance norm
+    assert model.cycle and model.motion and model.generator_config["in_channels"] == 7
+    assert model.generator_config["norm"] == "instance"
     saved = json.loads((out / "background_stats.json").read_text())
     assert saved == model.background_stats
-    # a cycle model synthesises a case end to end (it builds the same 5-channel input as training)
+    # the model synthesises a case end to end (it builds the same 7-channel input as training)
     case = load_case(datalist_items(dataset, "test")[0]["case"])
     assert synthesize_phase(case, model)["z"].shape == case.magnitude.shape
 
