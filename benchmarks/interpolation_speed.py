@@ -8,8 +8,11 @@ Inference: ``interpolate_with_model`` on one 50-frame 128x128 phantom case at K 
 42 predicted frames), model loaded once, best of ``--repeats``.
 
     python benchmarks/interpolation_speed.py [--iterations 20] [--out benchmarks/results]
+    python benchmarks/interpolation_speed.py --estimate optical_flow   # the hybrid skip (shipped 0.5.0)
 
-Writes interpolation_speed.json and interpolation_speed.md.
+Writes interpolation_speed.json and interpolation_speed.md (with ``--estimate optical_flow``:
+interpolation_speed_optical_flow.*, the Horn-Schunck guess computed per training sample and per kept
+pair at inference, included in the timings).
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--estimate", choices=["optical_flow"], help="train and run the hybrid-skip network")
     args = parser.parse_args()
+    config = {**SMALL, **({"estimate": args.estimate} if args.estimate else {})}
+    suffix = f"_{args.estimate}" if args.estimate else ""
     with tempfile.TemporaryDirectory() as tmp:
         data, run = Path(tmp) / "phantom", Path(tmp) / "run"
         generate_phantom(data, subjects=5, slices=2, size=128, frames=50, seed=0, progress=False)
@@ -52,7 +58,7 @@ def main() -> None:
         wf = ConfigWorkflow(
             config_file=str(CONFIGS / "train.json"), meta_file=str(CONFIGS / "metadata.json"), logging_file=False,
             workflow_type=None, dataset_dir=str(data), output_dir=str(run), max_epochs=epochs, progress=False,
-            val_interval=10_000, device="cpu", amp=False, **SMALL,
+            val_interval=10_000, device="cpu", amp=False, **config,
         )
         wf.initialize()
         trainer = wf.parser.get_parsed_content("train#trainer")
@@ -80,20 +86,21 @@ def main() -> None:
     payload = {
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                     "torch": torch.__version__, "monai": monai.__version__},
-        "config": {**SMALL, "samples_per_iteration": SMALL["batch_size"] * SMALL["samples_per_case"], "method": "hdl",
+        "config": {**config, "samples_per_iteration": SMALL["batch_size"] * SMALL["samples_per_case"], "method": "hdl",
                    "parameters": params},
         "training": train,
         "inference_case": {"size": [128, 128], "frames": 50, "roi": [128, 128], "batch_size": 16, "by_K": inference},
         "note": "CPU only; timings vary with machine load (another process may share the cores).",
     }
     out = Path(args.out)
-    atomic_write_json(out / "interpolation_speed.json", payload, overwrite=True)
+    atomic_write_json(out / f"interpolation_speed{suffix}.json", payload, overwrite=True)
     lines = [
         "# Temporal interpolation speed (CPU)",
         "",
         f"{os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), MONAI {monai.__version__}. "
         f"Network: multi-head multi-tail R2U-Net, channels {SMALL['channels']}, recurrence {SMALL['recurrence']}, "
-        f"{params:,} parameters, ROI {SMALL['roi_size'][0]}x{SMALL['roi_size'][1]}.",
+        f"{params:,} parameters, ROI {SMALL['roi_size'][0]}x{SMALL['roi_size'][1]}"
+        + (f", input-to-output skip from the {args.estimate} guess (computed inside the timings)." if args.estimate else "."),
         "",
         "| measure | value |",
         "|---|---|",
@@ -102,8 +109,9 @@ def main() -> None:
     ]
     for K, v in inference.items():
         lines.append(f"| inference, one 50-frame 128x128 case, K={K} ({v['frames_predicted']} frames predicted), s | {v['seconds']:.2f} |")
-    lines += ["", "Produced by `python benchmarks/interpolation_speed.py`; " + payload["note"], ""]
-    atomic_write_text(out / "interpolation_speed.md", "\n".join(lines), overwrite=True)
+    command = "python benchmarks/interpolation_speed.py" + (f" --estimate {args.estimate}" if args.estimate else "")
+    lines += ["", f"Produced by `{command}`; " + payload["note"], ""]
+    atomic_write_text(out / f"interpolation_speed{suffix}.md", "\n".join(lines), overwrite=True)
     print("\n".join(lines))
 
 
