@@ -50,6 +50,7 @@ from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import Case, CaseError
 from hdl_monai.engines.interpolation import (
     InterpolationModel,
+    estimate_planes,
     load_interpolation_model,
     predict_batches,
     save_interpolation_model,
@@ -245,7 +246,13 @@ def interpolate_mask_free(
     magnitude = rebuild_series(case.magnitude, None, K, "linear")[0].astype(np.float32)
     roi, scale = _roi_series(case, box, kept_frames(case.frames, K), spec.magnitude_percentile)
     plan = interpolation_plan(case.frames, K)
-    inputs = [mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask, spec.estimate) for s in plan]
+    # the guesses: one optical flow per kept pair, shared by the frames between them
+    masks = None if mask is None else np.repeat(np.asarray(mask, np.float32)[..., None], case.frames, axis=-1)
+    guesses = estimate_planes(spec, roi, masks, plan)
+    inputs = [
+        np.concatenate([mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask), *guesses[i : i + 1]])
+        for i, s in enumerate(plan)
+    ]
     pred = denormalize_magnitude(np.moveaxis(predict_batches(model, inputs, batch_size)[:, 0], 0, -1), scale)
     targets = [s.target for s in plan]
     magnitude[..., targets] = paste_roi(pred.astype(np.float32), box, magnitude[..., targets])

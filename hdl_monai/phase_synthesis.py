@@ -63,7 +63,7 @@ from hdl_monai.transforms.array import (
     paste_roi,
     roi_box,
 )
-from hdl_monai.transforms.dictionary import MOTION_KEY
+from hdl_monai.transforms.dictionary import MOTION_KEY, motion_series
 
 __all__ = [
     "MODEL_FILE",
@@ -358,9 +358,7 @@ class PhaseFrameSamplesd(MapTransform):
         T = int(magnitude.shape[-1])
         phase = [d[k] for k in self.phase_keys] if all(k in d for k in self.phase_keys) else None
         extras = {k: d[k] for k in self.extra_keys if k in d}
-        if self.sampler.motion and self.motion_key not in d:
-            raise KeyError(f"PhaseFrameSamplesd(motion=True): no {self.motion_key!r} series (add MotionPlanesd first)")
-        motion = d.get(self.motion_key) if self.sampler.motion else None
+        motion = motion_series(d, self.sampler.motion, self.motion_key, "PhaseFrameSamplesd")
         out = []
         for t in range(0, T, self.stride):
             sample = self.sampler(magnitude, phase, extras, t=t, motion=motion)

@@ -47,6 +47,7 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import ensure_tuple, ensure_tuple_rep
 from scipy import ndimage
 
+from hdl_monai.baselines.optical_flow import horn_schunck
 from hdl_monai.baselines.series import rebuild_series
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
@@ -61,8 +62,8 @@ from hdl_monai.transforms.array import (
     check_gap,
     condition_maps,
     crop_roi,
-    interpolation_estimate,
     denormalize_magnitude,
+    interpolation_estimate,
     interpolation_plan,
     kept_frames,
     magnitude_scale,
@@ -704,8 +705,6 @@ def estimate_planes(
     The optical flow of each kept pair is computed once and shared by the steps between them."""
     if spec.estimate is None:
         return []
-    from hdl_monai.baselines.optical_flow import horn_schunck
-
     T, flows, out = roi.shape[-1], {}, []
     for step in plan:
         b = (step.tau + step.K + 1) % T

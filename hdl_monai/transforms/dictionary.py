@@ -66,6 +66,7 @@ __all__ = [
     "RandPhaseSampled",
     "MotionPlanesd",
     "MOTION_KEY",
+    "motion_series",
     "CropLVROID",
     "CropLVROIDict",
     "PasteROID",
@@ -443,6 +444,16 @@ MOTION_KEY = "motion"
 """Where :class:`MotionPlanesd` puts the motion planes and the phase samplers look for them."""
 
 
+def motion_series(data: Mapping[Hashable, Any], needed: bool, key: str = MOTION_KEY, who: str = "PhaseSampled") -> Any:
+    """``data[key]`` (the (2, X, Y, T) motion planes) when a sampler ``needed`` them, else None; KeyError
+    naming ``who`` when they are needed and absent."""
+    if not needed:
+        return None
+    if key not in data:
+        raise KeyError(f"{who}(motion=True): no {key!r} series (add MotionPlanesd first)")
+    return data[key]
+
+
 class MotionPlanesd(MapTransform):
     """Add the in-plane velocity guess of :func:`~hdl_monai.transforms.array.motion_planes` as
     ``output_key`` (2, X, Y, T), from the ``magnitude_key`` series and the case's ``pixel_spacing_mm``,
@@ -512,9 +523,7 @@ class PhaseSampled(MapTransform):
         if present and len(present) != 3:
             raise KeyError(f"PhaseSampled: phase keys {self.phase_keys} only partly present ({present})")
         phase = [d[k] for k in self.phase_keys] if present else None
-        if self.sampler.motion and self.motion_key not in d:
-            raise KeyError(f"PhaseSampled(motion=True): no {self.motion_key!r} series (add MotionPlanesd first)")
-        motion = d.get(self.motion_key) if self.sampler.motion else None
+        motion = motion_series(d, self.sampler.motion, self.motion_key)
         out = self.sampler(d[self.magnitude_key], phase, _extras(d, self.extra_keys), t=t, motion=motion)
         if not self.keep_series:
             for key in (self.magnitude_key, *self.phase_keys, self.motion_key):
