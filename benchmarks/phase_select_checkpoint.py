@@ -3,15 +3,18 @@
 The bundle keeps `best_generator.pt` by the myocardium's MSE on sampled frames; GAN training wobbles, and
 that MSE does not rank checkpoints by the velocities they produce. This script synthesises the phase of
 whole validation cases with each given checkpoint's generator (the foreground-background scheme, the run's
-background statistics), assesses the velocities and reports, per checkpoint, the Pearson r of the global
-radial / circumferential / longitudinal curves against the ground truth (mean over cases) and the
-myocardial L1 of the normalised phase (against predicting zero velocity).
+background statistics), assesses the velocities and reports, per checkpoint and per K, the Pearson r of the
+global radial / circumferential / longitudinal curves against the ground truth (mean over cases), the pooled
+r (every curve of every case and direction concatenated, the paper's single number) and the myocardial L1 of
+the normalised phase (against predicting zero velocity). For K > 0 the generator sees the magnitude rebuilt
+by the HDL interpolation model from every (K+1)-th frame, as in the digital twin, and the curves use the
+twin's labels. The best checkpoint has the highest pooled r averaged over the Ks.
 
     python benchmarks/phase_select_checkpoint.py RUN/checkpoints/checkpoint_epoch=70.pt ... \\
-        --dataset data/phantom20 --stats RUN/background_stats.json [--cases 6] [--out benchmarks/results]
+        --dataset data/phantom20 --stats RUN/background_stats.json [--k 0,3,6] [--cases 6] \\
+        [--name phase_checkpoint_selection] [--out benchmarks/results]
 
-The generator settings must be the run's (defaults: the shipped 0.5.0 model's). Writes
-phase_checkpoint_selection.json and .md.
+The generator settings must be the run's (defaults: the shipped model's). Writes NAME.json and NAME.md.
 """
 
 from __future__ import annotations
@@ -36,27 +39,46 @@ from hdl_monai.velocity.assessment import assess_case
 DIRECTIONS = ("radial", "circumferential", "longitudinal")
 
 
-def score(model_dir: Path, cases: list) -> dict:
-    """Mean curve r per direction vs ground truth, and myocardial L1 (model, zero predictor)."""
+def score(model_dir: Path, pairs: list) -> dict:
+    """Curve r vs ground truth per direction (mean over cases) and pooled; myocardial L1 (model, zero)."""
     model = load_phase_model(model_dir)
     r = {d: [] for d in DIRECTIONS}
+    pooled_got, pooled_truth = [], []
     l1_model, l1_zero = [], []
-    for case in cases:
-        synthetic = synthesize_phase(case, model)
+    for case, given in pairs:
+        synthetic = synthesize_phase(given, model)
         myo = case.label == 1
         for d in "xyz":
             real = case.phase[d] / 2048.0 - 1.0
             l1_model.append(float(np.abs(real - (synthetic[d] / 2048.0 - 1.0))[myo].mean()))
             l1_zero.append(float(np.abs(real)[myo].mean()))
-        twin = copy.copy(case)
+        twin = copy.copy(given)
         twin.phase = synthetic
         got, truth = assess_case(twin).curves_mm_s, assess_case(case, source="velocity").curves_mm_s
         for d in DIRECTIONS:
             r[d].append(pearson_r(got[d], truth[d]))
+            pooled_got.append(np.asarray(got[d], float))
+            pooled_truth.append(np.asarray(truth[d], float))
     out = {f"r_{d}": float(np.mean(v)) for d, v in r.items()}
     out["r_mean"] = float(np.mean([out[f"r_{d}"] for d in DIRECTIONS]))
+    out["r_pooled"] = float(pearson_r(np.concatenate(pooled_got), np.concatenate(pooled_truth)))
     out.update(l1_myocardium=float(np.mean(l1_model)), l1_myocardium_zero=float(np.mean(l1_zero)))
     return out
+
+
+def generator_inputs(cases: list, K: int, interpolation_model: str | None) -> list:
+    """(real case, what the generator is given): the case itself (K = 0) or its HDL-interpolated copy with the
+    case's venc (or the paper default, as the twin does)."""
+    if K == 0:
+        return [(case, case) for case in cases]
+    from dataclasses import replace
+
+    from hdl_monai.interpolation import interpolate_case
+    from hdl_monai.pipeline import DEFAULT_VENC_CM_S, load_twin_models
+
+    model, _ = load_twin_models(K, interpolation_model, None) if interpolation_model else load_twin_models(K)
+    return [(case, replace(interpolate_case(case, K, "hdl", model=model), venc_cm_s=case.venc_cm_s or DEFAULT_VENC_CM_S))
+            for case in cases]
 
 
 def main() -> None:
@@ -71,6 +93,9 @@ def main() -> None:
     parser.add_argument("--roi", type=int, default=128)
     parser.add_argument("--no-cycle", action="store_true")
     parser.add_argument("--no-motion", action="store_true")
+    parser.add_argument("--k", default="0", help="comma-separated K values (0 = real magnitude)")
+    parser.add_argument("--interpolation-model", default=None, help="HDL interpolation model.pt (default: shipped)")
+    parser.add_argument("--name", default="phase_checkpoint_selection", help="output file stem")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     cycle, motion = not args.no_cycle, not args.no_motion
@@ -79,29 +104,42 @@ def main() -> None:
     stats = load_background_stats(args.stats)
     items = datalist_items(args.dataset, args.split)[: args.cases]
     cases = [load_case(item["case"], skip=()) for item in items]
-    rows = {}
+    ks = [int(k) for k in str(args.k).split(",")]
+    inputs = {K: generator_inputs(cases, K, args.interpolation_model) for K in ks}
+    rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for ckpt in args.checkpoints:
             generator = R2UNet(**config)
             generator.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["generator"])
             model_dir = Path(tmp) / ckpt.stem
             save_phase_model(model_dir, generator, config, args.roi, background_stats=stats, cycle=cycle, motion=motion)
-            rows[str(ckpt)] = score(model_dir, cases)
-            print(ckpt.name, json.dumps({k: round(v, 4) for k, v in rows[str(ckpt)].items()}), flush=True)
-    best = max(rows, key=lambda k: rows[k]["r_mean"])
-    payload = {"dataset": str(args.dataset), "split": args.split, "cases": [c.case_id for c in cases],
-               "generator_config": config, "cycle": cycle, "motion": motion, "checkpoints": rows, "best_by_r_mean": best}
-    atomic_write_json(args.out / "phase_checkpoint_selection.json", payload, overwrite=True)
+            rows[str(ckpt)] = {str(K): score(model_dir, inputs[K]) for K in ks}
+            print(ckpt.name, json.dumps({K: {k: round(v, 4) for k, v in row.items()} for K, row in rows[str(ckpt)].items()}),
+                  flush=True)
+    pooled = {name: float(np.mean([row[str(K)]["r_pooled"] for K in ks])) for name, row in rows.items()}
+    best = max(rows, key=pooled.get)
+    payload = {"dataset": str(args.dataset), "split": args.split, "cases": [c.case_id for c in cases], "K": ks,
+               "interpolation_model": args.interpolation_model or "shipped", "generator_config": config,
+               "cycle": cycle, "motion": motion, "checkpoints": rows, "r_pooled_mean_over_K": pooled,
+               "best_by_r_pooled": best}
+    atomic_write_json(args.out / f"{args.name}.json", payload, overwrite=True)
     lines = ["# Phase checkpoint selection (velocity curves vs ground truth)", "",
-             f"Dataset `{args.dataset}`, split `{args.split}`, {len(cases)} cases; r = Pearson r of the global curves "
-             "vs ground truth, mean over cases; L1 = myocardial L1 of the normalised phase (zero predictor beside it).", "",
-             "| checkpoint | r radial | r circumferential | r longitudinal | r mean | L1 myocardium (zero) |", "|---|---|---|---|---|---|"]
-    for name, v in rows.items():
+             f"Dataset `{args.dataset}`, split `{args.split}`, {len(cases)} cases, K = {', '.join(map(str, ks))} "
+             "(K > 0: magnitude rebuilt by the HDL interpolation model from every (K+1)-th frame); r = Pearson r of "
+             "the global curves vs ground truth, per direction the mean over cases, pooled over every curve of every "
+             "case and direction; L1 = myocardial L1 of the normalised phase (zero predictor beside it). Best = highest "
+             "pooled r averaged over the Ks.", "",
+             "| checkpoint | K | r radial | r circumferential | r longitudinal | r mean | r pooled | L1 myocardium (zero) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
         mark = " (best)" if name == best else ""
-        lines.append(f"| `{Path(name).name}`{mark} | {v['r_radial']:.3f} | {v['r_circumferential']:.3f} | "
-                     f"{v['r_longitudinal']:.3f} | {v['r_mean']:.3f} | {v['l1_myocardium']:.4f} ({v['l1_myocardium_zero']:.4f}) |")
+        for K in ks:
+            v = row[str(K)]
+            lines.append(f"| `{Path(name).name}`{mark} | {K} | {v['r_radial']:.3f} | {v['r_circumferential']:.3f} | "
+                         f"{v['r_longitudinal']:.3f} | {v['r_mean']:.3f} | {v['r_pooled']:.3f} | "
+                         f"{v['l1_myocardium']:.4f} ({v['l1_myocardium_zero']:.4f}) |")
     lines += ["", "Produced by `python benchmarks/phase_select_checkpoint.py`.", ""]
-    atomic_write_text(args.out / "phase_checkpoint_selection.md", "\n".join(lines), overwrite=True)
+    atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines), overwrite=True)
     print("\n".join(lines))
 
 

@@ -173,6 +173,37 @@ class Commands:
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"
 
+    def interpolated_inputs(
+        self,
+        dataset: str,
+        out: str,
+        k="3,6",
+        interpolation_model: str | None = None,
+        split: str = "training",
+        device: str = "cpu",
+        overwrite: bool = False,
+    ) -> str:
+        """Copies of a split's cases with the magnitude rebuilt from every (K+1)-th frame by the HDL
+        interpolation network (phase, labels and the rest real): phase-generator training data for K > 0 twins.
+
+        Writes OUT/cases/<case_id>_K<K>/ and OUT/datalist.json; train the phase bundle with
+        --extra_training_datasets "['OUT']". See docs/phase_synthesis.md.
+
+        Args:
+            dataset: source dataset folder (magnitude, phase, labels on every frame).
+            out: output dataset folder (refused if it exists, unless --overwrite).
+            k: comma-separated K values.
+            interpolation_model: model.pt of the interpolation bundle (default: its bundle's models/).
+            split: the datalist split to copy.
+            device: torch device (cpu, cuda).
+            overwrite: replace an existing output folder.
+        """
+        from hdl_monai.interpolated_inputs import interpolated_inputs
+
+        written = interpolated_inputs(dataset, out, ks=_int_list(k), interpolation_model=interpolation_model,
+                                      split=split, device=device, overwrite=overwrite, progress=sys.stderr.isatty())
+        return f"interpolated-input cases written to {written}"
+
     def synthesize_phase(
         self, case: str, out: str, model: str, device: str = "cpu", seed: int = 0, overwrite: bool = False
     ) -> str:

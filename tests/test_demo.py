@@ -8,7 +8,6 @@ shows the numbers the run measured.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -48,10 +47,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, models):
     out = tmp_path / "demo"
-    start = time.perf_counter()
     report = run_demo(out, **TINY, **KS, interpolation_model=models["interpolation"], phase_model=models["phase"].parent,
                       progress=False)
-    seconds = time.perf_counter() - start
     assert report == out / "report.html"
     html = report.read_text()
     run = json.loads((out / "demo.json").read_text())
@@ -86,7 +83,6 @@ def test_demo_runs_end_to_end(tmp_path, models):
     assert "paper: HDL" in html and ">0.92<" in html and "its real data" in html
     assert f"{r:.3f}" in (out / "report.md").read_text()
     assert set(run["timings_s"]) >= {"1. phantom", "2. twin K=0", "3. evaluate interpolation", "4. evaluate phase"}
-    assert seconds < 60, f"tiny demo took {seconds:.1f} s"
     with pytest.raises(OverwriteError, match="--overwrite"):
         run_demo(out, **TINY, interpolation_model=models["interpolation"], phase_model=models["phase"])
 
