@@ -152,6 +152,7 @@ class Commands:
         model: str | None = None,
         device: str = "cpu",
         overwrite: bool = False,
+        timing: str = "cubic",
     ) -> str:
         """Keep frames 0, K+1, 2(K+1), ... of a case and rebuild the others; write the result as a case.
 
@@ -164,11 +165,14 @@ class Commands:
                 --gan True); a model trained for another method is refused.
             device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
+            timing: for a hybrid model (trained with --estimate optical_flow), where its flow guess places the
+                in-between frames: cubic (motion smooth across kept frames) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
         from hdl_monai.interpolation import interpolate_case
 
-        result = interpolate_case(load_case(case), int(k), method, model=model, device=device)
+        extra = {"timing": timing} if method in ("hdl", "r2unet", "gan") else {}
+        result = interpolate_case(load_case(case), int(k), method, model=model, device=device, **extra)
         result.case_id = Path(out).name
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"

@@ -49,6 +49,7 @@ from hdl_monai.baselines.series import BASELINE_METHODS, rebuild_series
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import Case, CaseError
 from hdl_monai.engines.interpolation import (
+    DEFAULT_TIMING,
     InterpolationModel,
     estimate_planes,
     load_interpolation_model,
@@ -228,14 +229,16 @@ def mask_free_input(
 
 
 def interpolate_mask_free(
-    case: Case, K: int, model: InterpolationModel, mask_mode: str = "zero", batch_size: int = 16
+    case: Case, K: int, model: InterpolationModel, mask_mode: str = "zero", batch_size: int = 16,
+    timing: str = DEFAULT_TIMING,
 ) -> np.ndarray:
     """Rebuild the magnitude of a case down-sampled by K with a network fed without per-frame masks.
 
     Kept frames (``kept_frames(T, K)``) are copied; every other frame is predicted inside the model's ROI
     (centre :func:`lv_roi_box`), normalised by the ROI's kept frames' scale (99.5th percentile) and brought
     back with it, and linearly interpolated outside the ROI. ``mask_mode`` "zero": zero mask channels;
-    "ed": the ED myocardium mask in both. Returns (X, Y, T) float32 in scanner units.
+    "ed": the ED myocardium mask in both. ``timing``: of a hybrid model's flow guess (:func:`estimate_planes`).
+    Returns (X, Y, T) float32 in scanner units.
     """
     if mask_mode not in MASK_MODES:
         raise ValueError(f"mask_mode must be one of {list(MASK_MODES)}, got {mask_mode!r}")
@@ -248,7 +251,7 @@ def interpolate_mask_free(
     plan = interpolation_plan(case.frames, K)
     # the guesses: one optical flow per kept pair, shared by the frames between them
     masks = None if mask is None else np.repeat(np.asarray(mask, np.float32)[..., None], case.frames, axis=-1)
-    guesses = estimate_planes(spec, roi, masks, plan)
+    guesses = estimate_planes(spec, roi, masks, plan, timing)
     inputs = [
         np.concatenate([mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask), *guesses[i : i + 1]])
         for i, s in enumerate(plan)

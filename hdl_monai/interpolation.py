@@ -61,6 +61,7 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
         if model is None:
             raise CaseError(f"{case.name}: method {method!r} needs a trained interpolation model (--model model.pt)")
         from hdl_monai.engines.interpolation import (
+            DEFAULT_TIMING,
             InterpolationModel,
             check_model_method,
             interpolate_with_model,
@@ -72,6 +73,8 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
         check_model_method(model, method)
         magnitude, label = interpolate_with_model(case, K, model, **kwargs)
         record["model"] = str(model.path)
+        if model.spec.estimate is not None:
+            record["timing"] = kwargs.get("timing", DEFAULT_TIMING)
         record["predicted_labels"] = "1 LV myocardium, 2 LV blood pool on interpolated frames (no RV)"
     else:
         raise CaseError(f"{case.name}: unknown method {method!r}; expected one of {list(INTERPOLATION_METHODS)}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hdl_monai.baselines import flow_estimate, horn_schunck, interpolate_flow, interpolate_linear, warp
+from hdl_monai.baselines import flow_estimate, hermite_timing, horn_schunck, interpolate_flow, interpolate_linear, warp
 
 
 def blob_image(size=64, centre=(32.0, 30.0), seed=0):
@@ -85,3 +85,32 @@ def test_flow_estimate_is_the_flow_image_and_a_soft_mask_moved_half_way():
     com = ndimage.center_of_mass(guess[1])  # the disc moved by half the 4-pixel shift
     assert com[0] == pytest.approx(34.0, abs=0.6) and com[1] == pytest.approx(30.0, abs=0.6)
     assert not flow_estimate(frame0, frame1, 0.5, flow=flow)[1].any()  # no masks: a zero plane
+
+
+def test_hermite_timing_is_linear_at_constant_speed_and_an_s_curve_between_still_gaps():
+    flow = np.zeros((2, 4, 4))
+    flow[0] = 4.0  # 4 px over a 4-frame gap, 1 px per frame
+    flow[:, 0, 0] = 0.1  # a pixel that hardly moves
+    for t in (0.25, 0.5, 0.75):
+        # the same speed before and after (a 2-frame gap moving 2 px): constant speed, the linear fraction
+        np.testing.assert_allclose(hermite_timing(flow, 4, (flow / 2, 2), (flow, 4), t), t, atol=1e-12)
+        # still neighbours: end speeds are half the gap's mean, so the frame lags early and leads late
+        still = hermite_timing(flow, 4, (np.zeros_like(flow), 4), (np.zeros_like(flow), 4), t)
+        expected = {0.25: 0.203125, 0.5: 0.5, 0.75: 0.796875}[t]  # h10/2 + h01 + h11/2
+        np.testing.assert_allclose(still[1:, 1:], expected, atol=1e-12)
+        assert still[0, 0] == t  # below min_motion_px: linear
+    # mid-gap speed 1.25 x the gap's mean (ends at 0.5 x): a peak between kept frames is not flattened
+    d = hermite_timing(flow, 4, (0 * flow, 4), (0 * flow, 4), 0.51) - hermite_timing(flow, 4, (0 * flow, 4), (0 * flow, 4), 0.49)
+    assert d[2, 2] / 0.02 == pytest.approx(1.25, rel=1e-3)
+    # a neighbour moving backwards gives a zero (clipped) end slope, never a negative one
+    back = hermite_timing(flow, 4, (-flow, 4), (flow, 4), 0.1)
+    assert (back[1:, 1:] >= 0).all()
+
+
+def test_flow_interpolation_takes_a_per_pixel_fraction():
+    frame0, frame1, mask0, mask1 = shifted_disc()
+    flow = horn_schunck(frame0, frame1, alpha=0.05, iterations=200)
+    uniform, m_uniform = interpolate_flow(frame0, frame1, 0.3, flow=flow, masks=(mask0, mask1))
+    mapped, m_mapped = interpolate_flow(frame0, frame1, np.full(frame0.shape, 0.3), flow=flow, masks=(mask0, mask1))
+    np.testing.assert_allclose(mapped, uniform, atol=1e-12)
+    np.testing.assert_array_equal(m_mapped, m_uniform)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["horn_schunck", "warp", "interpolate_flow", "flow_estimate"]
+__all__ = ["horn_schunck", "warp", "interpolate_flow", "flow_estimate", "TIMINGS", "hermite_timing"]
+
+TIMINGS = ("linear", "cubic")
+"""How far along the flow an in-between frame is placed: constant speed, or a cubic through the kept frames' motion."""
 
 _AVERAGE = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]], dtype=np.float64) / 12.0
 
@@ -88,7 +91,7 @@ def horn_schunck(
 def interpolate_flow(
     frame0: np.ndarray,
     frame1: np.ndarray,
-    alpha_t: float,
+    alpha_t: float | np.ndarray,
     flow: np.ndarray | None = None,
     masks: tuple[np.ndarray, np.ndarray] | None = None,
     **flow_kwargs,
@@ -100,11 +103,15 @@ def interpolate_flow(
     (1 - alpha_t, alpha_t). Masks, when given, are moved with the same flow (nearest neighbour) and
     the label of the nearer input frame in time is kept.
 
+    ``alpha_t`` may also be an (X, Y) map (a per-pixel fraction along the flow, e.g. :func:`hermite_timing`);
+    the blend weights then follow it pixel by pixel.
+
     Returns:
         (image, mask or None)
     """
     if flow is None:
         flow = horn_schunck(frame0, frame1, **flow_kwargs)
+    alpha_t = np.asarray(alpha_t, dtype=np.float64)
     back = warp(frame0, -alpha_t * flow)
     fwd = warp(frame1, (1 - alpha_t) * flow)
     image = (1 - alpha_t) * back + alpha_t * fwd
@@ -112,20 +119,57 @@ def interpolate_flow(
     if masks is not None:
         m0 = warp(masks[0].astype(np.float64), -alpha_t * flow, order=0)
         m1 = warp(masks[1].astype(np.float64), (1 - alpha_t) * flow, order=0)
-        mask = (m0 if alpha_t <= 0.5 else m1).astype(masks[0].dtype)
+        mask = np.where(alpha_t <= 0.5, m0, m1).astype(masks[0].dtype)
     return image.astype(frame0.dtype, copy=False), mask
+
+
+def hermite_timing(
+    flow: np.ndarray,
+    gap: int,
+    previous: tuple[np.ndarray, int],
+    following: tuple[np.ndarray, int],
+    alpha_t: float,
+    min_motion_px: float = 0.5,
+    max_slope: float = 3.0,
+) -> np.ndarray:
+    """Per-pixel fraction along ``flow`` reached at time ``alpha_t`` of a gap, when motion is smooth across
+    kept frames instead of constant within each gap: float64 (X, Y).
+
+    ``flow`` is the displacement over this gap of ``gap`` frame intervals; ``previous`` and ``following``
+    are (flow, gap) of the gaps before and after it. The speed at each kept frame is the mean of the two
+    adjoining gaps' mean velocities (per frame), projected on this gap's flow; a cubic Hermite curve from 0
+    to 1 with those end slopes gives the fraction. Constant speed gives ``alpha_t`` exactly; a gap faster
+    than its neighbours gives an S-curve (slow, fast, slow), so a velocity peak between two kept frames is
+    not flattened to the gap's mean. Pixels that move less than ``min_motion_px`` over the gap keep
+    ``alpha_t``; end slopes are clipped to [0, ``max_slope``] (in units of the gap's mean speed).
+    """
+    flow = np.asarray(flow, dtype=np.float64)
+    speed = flow / gap
+    norm2 = (flow**2).sum(0)
+    moving = norm2 >= min_motion_px**2
+
+    def slope(neighbour: tuple[np.ndarray, int]) -> np.ndarray:
+        mean_velocity = (speed + np.asarray(neighbour[0], np.float64) / neighbour[1]) / 2
+        along = gap * (mean_velocity * flow).sum(0) / np.where(moving, norm2, 1.0)
+        return np.where(moving, np.clip(along, 0.0, max_slope), 1.0)
+
+    m0, m1 = slope(previous), slope(following)
+    t = float(alpha_t)
+    h10, h01, h11 = t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+    return h10 * m0 + h01 + h11 * m1
 
 
 def flow_estimate(
     frame0: np.ndarray,
     frame1: np.ndarray,
-    alpha_t: float,
+    alpha_t: float | np.ndarray,
     masks: tuple[np.ndarray, np.ndarray] | None = None,
     flow: np.ndarray | None = None,
     **flow_kwargs,
 ) -> np.ndarray:
-    """The optical-flow guess at fraction ``alpha_t`` as soft planes: the input-to-output skip of the
-    hybrid interpolation network (``MultiHeadMultiTailR2UNet(estimate_channels=2)``).
+    """The optical-flow guess at fraction ``alpha_t`` (a number, or an (X, Y) map such as
+    :func:`hermite_timing`) as soft planes: the input-to-output skip of the hybrid interpolation network
+    (``MultiHeadMultiTailR2UNet(estimate_channels=2)``).
 
     Plane 0 is :func:`interpolate_flow`'s image. Plane 1 is the two masks moved with the same flow but
     bilinearly, and blended with weights (1 - alpha_t, alpha_t) like the image, so it is a probability

@@ -47,7 +47,7 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import ensure_tuple, ensure_tuple_rep
 from scipy import ndimage
 
-from hdl_monai.baselines.optical_flow import horn_schunck
+from hdl_monai.baselines.optical_flow import TIMINGS, hermite_timing, horn_schunck
 from hdl_monai.baselines.series import rebuild_series
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
@@ -75,6 +75,7 @@ from hdl_monai.transforms.array import (
 from hdl_monai.transforms.dictionary import DEFAULT_EXTRA_KEYS, InterpolationSampled
 
 __all__ = [
+    "DEFAULT_TIMING",
     "METHODS",
     "MODEL_METHODS",
     "MODEL_FORMAT",
@@ -103,6 +104,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TIMING = "cubic"
+"""Where a hybrid model's flow guess places in-between frames at inference (see :func:`estimate_planes`)."""
 
 METHODS = ("hdl", "r2unet")
 """Network methods: ``"hdl"`` = multi-head multi-tail R2U-Net, ``"r2unet"`` = plain R2U-Net on the 7 channels."""
@@ -697,23 +701,46 @@ def predict_batches(model: InterpolationModel, inputs: Sequence[np.ndarray], bat
 
 
 def estimate_planes(
-    spec: InterpolationModelSpec, roi: np.ndarray, roi_mask: np.ndarray | None, plan: Sequence[Any]
+    spec: InterpolationModelSpec,
+    roi: np.ndarray,
+    roi_mask: np.ndarray | None,
+    plan: Sequence[Any],
+    timing: str = DEFAULT_TIMING,
 ) -> list[np.ndarray]:
     """The classical guesses (2, rx, ry) a model of ``spec`` takes, one per step of an ``interpolation_plan``
     (an empty list when ``spec.estimate`` is None). ``roi`` / ``roi_mask``: (rx, ry, T) normalised magnitude
     and binary mask series (only the steps' kept frames are read; ``roi_mask`` None: zero mask planes).
-    The optical flow of each kept pair is computed once and shared by the steps between them."""
-    if spec.estimate is None:
+    The optical flow of each kept pair is computed once and shared by the steps between them.
+
+    ``timing`` places each in-between frame along its gap's flow: ``"linear"`` at the constant-speed
+    fraction k / (K + 1) (how the network was trained), ``"cubic"`` by
+    :func:`~hdl_monai.baselines.optical_flow.hermite_timing` from the neighbouring gaps' flows (a gap that
+    moves faster than its neighbours gets a slow-fast-slow S-curve, so a velocity peak between kept frames
+    is not flattened; benchmarks/results/phase_sampling_bound.md).
+    """
+    if timing not in TIMINGS:
+        raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
+    if spec.estimate is None or not plan:
         return []
-    T, flows, out = roi.shape[-1], {}, []
+    T = roi.shape[-1]
+    kept = kept_frames(T, max(step.K for step in plan))
+    gaps = [((a, b % T), b - a) for a, b in zip(kept, kept[1:] + [T])]
+    needed = {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
+    if timing == "cubic" and len(gaps) > 1:
+        needed = {pair for pair, _ in gaps}
+    flows = {pair: horn_schunck(roi[..., pair[0]], roi[..., pair[1]]) for pair in sorted(needed)}
+    index = {pair: i for i, (pair, _) in enumerate(gaps)}
+    out = []
     for step in plan:
-        b = (step.tau + step.K + 1) % T
-        if (step.tau, b) not in flows:
-            flows[(step.tau, b)] = horn_schunck(roi[..., step.tau], roi[..., b])
-        masks = (None, None) if roi_mask is None else (roi_mask[..., step.tau], roi_mask[..., b])
-        out.append(interpolation_estimate(
-            spec.estimate, roi[..., step.tau], roi[..., b], step.k / (step.K + 1), *masks, flow=flows[(step.tau, b)]
-        ))
+        pair = (step.tau, (step.tau + step.K + 1) % T)
+        alpha: float | np.ndarray = step.k / (step.K + 1)
+        if timing == "cubic" and len(gaps) > 1:
+            i = index[pair]
+            (before, g0), (after, g1) = gaps[i - 1], gaps[(i + 1) % len(gaps)]
+            alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
+        masks = (None, None) if roi_mask is None else (roi_mask[..., pair[0]], roi_mask[..., pair[1]])
+        out.append(interpolation_estimate(spec.estimate, roi[..., pair[0]], roi[..., pair[1]], alpha, *masks,
+                                          flow=flows[pair]))
     return out
 
 
@@ -727,6 +754,7 @@ def interpolate_with_model(
     threshold: float = 0.5,
     largest_component: bool = True,
     expect: Mapping[str, Any] | None = None,
+    timing: str = DEFAULT_TIMING,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild a case down-sampled by K with a trained interpolation network (HDL module 1, inference).
 
@@ -751,6 +779,9 @@ def interpolate_with_model(
         model_path: a model file (``model.pt``) or an already loaded :class:`InterpolationModel`.
         device: torch device for the network (ignored for a loaded model).
         expect: settings the caller relies on (see :func:`load_interpolation_model`).
+        timing: for a hybrid model (``spec.estimate``), where its flow guess places the in-between frames:
+            "cubic" (default) or "linear" (constant speed within each gap, as in training); see
+            :func:`estimate_planes`.
 
     Returns:
         (magnitude (X, Y, T) float32 in scanner units, label (X, Y, T) uint8).
@@ -789,7 +820,7 @@ def interpolate_with_model(
     roi_mask[..., kept] = mask_from_label(crop_roi(kept_label, box, 0), spec.mask_labels)
 
     inputs = []
-    guesses = estimate_planes(spec, roi, roi_mask, plan)
+    guesses = estimate_planes(spec, roi, roi_mask, plan, timing)
     for i, step in enumerate(plan):
         b = (step.tau + step.K + 1) % T
         cond = condition_maps(step.tau, step.k, step.K, T, spec.roi_size, spec.K_max, spec.include_K)

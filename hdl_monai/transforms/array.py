@@ -869,12 +869,12 @@ def interpolation_estimate(
     estimate: str,
     frame_a: NdarrayOrTensor,
     frame_b: NdarrayOrTensor,
-    alpha: float,
+    alpha: float | np.ndarray,
     mask_a: NdarrayOrTensor | None = None,
     mask_b: NdarrayOrTensor | None = None,
     flow: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A classical guess of the frame at fraction ``alpha`` between two frames, as float32 (2, X, Y) planes
+    """A classical guess of the frame at fraction ``alpha`` (a number or an (X, Y) map) between two frames, as float32 (2, X, Y) planes
     [magnitude, mask probability] (the mask plane is zero without masks).
 
     ``estimate`` ``"optical_flow"``: Horn-Schunck flow from ``frame_a`` to ``frame_b`` (or ``flow``, when
