@@ -207,6 +207,22 @@ def test_air_is_dark_rician_and_has_uniform_phase(clean_case, noisy_case):
     assert np.abs(noisy_case.phase["x"][static] - 2048).std() < 40
 
 
+def test_paper_background_phase_replaces_only_the_air(clean_case, noisy_case):
+    from hdl_monai.data.phantom import PAPER_BACKGROUND_PHASE
+
+    paper = simulate_case(MID, noise=True, background_phase="paper")
+    air = clean_case.magnitude == 0
+    np.testing.assert_array_equal(paper.magnitude, noisy_case.magnitude)
+    for d in "xyz":
+        np.testing.assert_array_equal(paper.phase[d][~air], noisy_case.phase[d][~air])
+        values = paper.phase[d][air] / 2048.0 - 1.0  # the normalised units of the phase networks
+        assert values.mean() == pytest.approx(PAPER_BACKGROUND_PHASE["mean"], abs=0.002)
+        assert values.std() == pytest.approx(PAPER_BACKGROUND_PHASE["std"], abs=0.002)
+    assert paper.extra["phantom"]["background_phase"] == "paper"
+    with pytest.raises(ValueError, match="background_phase must be one of"):
+        simulate_case(MID, background_phase="gaussian")
+
+
 def test_simulation_is_deterministic_and_validates(clean_case):
     again = simulate_case(MID, noise=False)
     np.testing.assert_array_equal(again.magnitude, clean_case.magnitude)

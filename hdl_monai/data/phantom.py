@@ -58,6 +58,11 @@ __all__ = [
 ]
 
 DEFAULT_VENC_CM_S = {"x": 20.0, "y": 20.0, "z": 30.0}
+
+BACKGROUND_PHASES = ("noise", "paper")
+"""Choices for the phase of signal-free pixels (:func:`simulate_case`)."""
+PAPER_BACKGROUND_PHASE = {"mean": 0.034, "std": 0.034}
+"""Gaussian of the background phase the HDL paper fitted on its scanner data (Fig. 4), normalised units."""
 _HARMONICS = 40  # Fourier harmonics kept for every waveform (exact, periodic derivatives)
 _TEMPLATE_SAMPLES = 4096
 _TEXTURE_MODES = 28
@@ -532,6 +537,7 @@ def simulate_case(
     subject: str = "",
     noise: bool = True,
     extra: Mapping[str, Any] | None = None,
+    background_phase: str = "noise",
 ) -> Case:
     """Render one phantom slice over one cardiac cycle as an in-memory :class:`Case`.
 
@@ -542,12 +548,19 @@ def simulate_case(
             signals). Without noise the magnitude is the exact partial-volume signal, the phase
             ``2048 * (1 + arg(mean(m e^{i pi v / venc})) / pi)`` and air phase 2048.
         extra: more case.json keys.
+        background_phase: phase of signal-free pixels (air, where the noiseless magnitude is 0): "noise"
+            = what the noise gives (uniform over the whole range, as in raw phase); "paper" = Gaussian in
+            the normalised units ``p / 2048 - 1`` with the mean and std the HDL paper fitted on its
+            scanner data (Fig. 4: :data:`PAPER_BACKGROUND_PHASE`), as on scanners that suppress phase
+            outside the body. Drawn from its own random stream, so tissue pixels are identical for both.
 
     Returns:
         A case with magnitude, phase x/y/z (0..4096 integers), label (0..3), ground-truth velocity
         x/y/z in cm/s (tissue velocity in label-1 pixels, 0 elsewhere), ``end_systole_frame`` (the
         frame of peak radial contraction) and ``extra["phantom"]`` with the parameters.
     """
+    if background_phase not in BACKGROUND_PHASES:
+        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
     N, T, sub, dx = p.size, p.frames, p.supersample, p.pixel_spacing_mm
     cx, cy = p.lv_centre_mm
     venc = np.asarray(p.venc_cm_s, dtype=np.float64)
@@ -676,15 +689,22 @@ def simulate_case(
             e.imag += rng.standard_normal(e.shape, dtype=np.float32) * sigma
     magnitude_out = np.clip(np.rint(np.abs(ref)), 0, PHASE_MAX - 1).astype(np.float32)
     phases = {}
+    air = magnitude == 0 if background_phase == "paper" else None
+    bg_rng = np.random.default_rng([p.noise_seed, 991])
     for d, name in enumerate("xyz"):
         ang = np.angle(enc[d] * np.conj(ref))
         phases[name] = np.clip(np.rint(PHASE_ZERO * (1.0 + ang / np.pi)), 0, PHASE_MAX).astype(np.float32)
+        if air is not None:
+            mean, std = PAPER_BACKGROUND_PHASE["mean"], PAPER_BACKGROUND_PHASE["std"]
+            draw = np.clip(bg_rng.normal(mean, std, int(air.sum())), -1.0, 1.0)
+            phases[name][air] = np.rint(PHASE_ZERO * (1.0 + draw)).astype(np.float32)
     es_frame = min(T - 1, int(round(p.t_es * T)))
     meta = {
         "phantom": {
             "generator_version": _GENERATOR_VERSION,
             "parameters": p.to_dict(),
             "noise": bool(noise),
+            "background_phase": background_phase,
             "lv_centre_px": [cx / dx + (N - 1) / 2, cy / dx + (N - 1) / 2],
             "velocity_ground_truth": "tissue velocity (cm/s) at pixel centres in label 1; 0 elsewhere",
             "v_z_positive": "base to apex",
@@ -818,6 +838,7 @@ def generate_phantom(
     noise: bool = True,
     venc_cm_s: Mapping[str, float] | None = None,
     writers: int = 1,
+    background_phase: str = "noise",
 ) -> Path:
     """Write a phantom dataset: ``<out>/cases/<subNNN_sK>/`` for every subject and slice, plus
     ``<out>/datalist.json`` split by subject (60/20/20) and ``<out>/phantom.json`` (the arguments).
@@ -825,7 +846,10 @@ def generate_phantom(
     The whole dataset appears at once (built in a temporary sibling folder, then renamed); an
     existing ``out`` is refused unless ``overwrite``. The same arguments give identical files.
     ``writers`` background threads compress and write cases while the next one is simulated.
+    ``background_phase``: see :func:`simulate_case` ("noise" or "paper").
     """
+    if background_phase not in BACKGROUND_PHASES:
+        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
     if subjects < 1 or slices < 1:
         raise ValueError(f"need at least one subject and one slice, got subjects={subjects}, slices={slices}")
     out = Path(out)
@@ -850,7 +874,8 @@ def generate_phantom(
                 subject = f"sub{s:03d}"
                 case_id = f"{subject}_s{k}"
                 extra = {"slice_index": k, "slices_per_subject": slices}
-                case = simulate_case(params_by_subject[s][k], case_id=case_id, subject=subject, noise=noise, extra=extra)
+                case = simulate_case(params_by_subject[s][k], case_id=case_id, subject=subject, noise=noise, extra=extra,
+                                     background_phase=background_phase)
                 case_subjects[case_id] = subject
                 while len(pending) > max(1, writers):
                     pending.pop(0).result()
@@ -873,6 +898,7 @@ def generate_phantom(
                 "frames": frames,
                 "seed": seed,
                 "noise": noise,
+                "background_phase": background_phase,
                 "venc_cm_s": dict(DEFAULT_VENC_CM_S if venc_cm_s is None else venc_cm_s),
             },
         )
