@@ -74,9 +74,9 @@ def generator_inputs(cases: list, K: int, interpolation_model: str | None) -> li
     from dataclasses import replace
 
     from hdl_monai.interpolation import interpolate_case
-    from hdl_monai.pipeline import DEFAULT_VENC_CM_S, load_twin_models
+    from hdl_monai.pipeline import DEFAULT_VENC_CM_S, load_twin_interpolation
 
-    model, _ = load_twin_models(K, interpolation_model, None) if interpolation_model else load_twin_models(K)
+    model = load_twin_interpolation(interpolation_model)
     return [(case, replace(interpolate_case(case, K, "hdl", model=model), venc_cm_s=case.venc_cm_s or DEFAULT_VENC_CM_S))
             for case in cases]
 

@@ -173,9 +173,9 @@ class Commands:
                 in-between frames: cubic (motion smooth across kept frames) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
-        from hdl_monai.interpolation import interpolate_case
+        from hdl_monai.interpolation import NETWORK_METHODS, interpolate_case
 
-        extra = {"timing": timing} if method in ("hdl", "r2unet", "gan") else {}
+        extra = {"timing": timing} if method in NETWORK_METHODS else {}
         result = interpolate_case(load_case(case), int(k), method, model=model, device=device, **extra)
         result.case_id = Path(out).name
         save_case(result, out, overwrite=overwrite)

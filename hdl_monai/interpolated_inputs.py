@@ -23,7 +23,7 @@ from typing import Any
 from hdl_monai.data.atomic import OverwriteError, atomic_directory, atomic_write_json
 from hdl_monai.data.case import CaseError, load_case, save_case
 from hdl_monai.data.datalist import SPLITS, load_datalist, save_datalist
-from hdl_monai.transforms.array import check_gap, kept_frames
+from hdl_monai.transforms.array import kept_frames
 
 __all__ = ["interpolated_case_id", "interpolated_inputs"]
 
@@ -72,9 +72,8 @@ def interpolated_inputs(
     """
     from tqdm.auto import tqdm
 
-    from hdl_monai.engines.interpolation import load_interpolation_model
     from hdl_monai.interpolation import interpolate_case
-    from hdl_monai.pipeline import resolve_model
+    from hdl_monai.pipeline import load_twin_interpolation
 
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
@@ -89,10 +88,8 @@ def interpolated_inputs(
     items = load_datalist(dataset)[split]
     if not items:
         raise CaseError(f"{dataset / 'datalist.json'}: split '{split}' is empty")
-    model_ref = resolve_model("interpolation", interpolation_model)
-    model = model_ref if not isinstance(model_ref, (str, os.PathLike)) else load_interpolation_model(
-        model_ref, device=device, expect={"method": "hdl"})
-    model_name = str(getattr(model, "path", model_ref))
+    model = load_twin_interpolation(interpolation_model, device)
+    model_name = str(model.path)
     lo, hi = model.spec.K_range
     outside = [K for K in ks if not lo <= K <= hi]
     if outside:
@@ -108,10 +105,7 @@ def interpolated_inputs(
             if len(case.phase) != 3:
                 raise CaseError(f"{case.path}: needs phase_x/y/z.nii.gz (the training target)")
             for K in ks:
-                try:
-                    check_gap(K, case.frames)
-                except ValueError as err:
-                    raise CaseError(f"{case.path}: {err}") from None
+                # a K that does not fit the case: CaseError naming the case's folder
                 rebuilt = interpolate_case(case, K, "hdl", model=model, device=device)
                 cid = interpolated_case_id(case.case_id, K)
                 record = {"K": K, "kept_frames": kept_frames(case.frames, K), "source_case": case.case_id,

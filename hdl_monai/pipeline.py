@@ -51,6 +51,7 @@ __all__ = [
     "TWIN_SOURCE",
     "default_model_path",
     "resolve_model",
+    "load_twin_interpolation",
     "load_twin_models",
     "build_twin",
     "run_twin",
@@ -116,20 +117,27 @@ def resolve_model(kind: str, model: Any = None) -> Any:
     return path
 
 
+def load_twin_interpolation(interpolation_model: Any = None, device: str = "cpu") -> Any:
+    """The twin's interpolation model, loaded once for many cases: a path (default
+    :data:`DEFAULT_MODELS`) is loaded and must be an ``"hdl"`` (multi-head multi-tail) model; a loaded
+    model passes through."""
+    from hdl_monai.engines.interpolation import InterpolationModel, load_interpolation_model
+
+    interp = resolve_model("interpolation", interpolation_model)
+    if not isinstance(interp, InterpolationModel):
+        interp = load_interpolation_model(interp, device, expect={"method": "hdl"})
+    return interp
+
+
 def load_twin_models(K: int, interpolation_model: Any = None, phase_model: Any = None, device: str = "cpu") -> tuple[Any, Any]:
     """(interpolation model or None when K = 0, phase model), loaded once for many cases.
 
     Paths default to :data:`DEFAULT_MODELS`; loaded models pass through. The interpolation model must be an
-    ``"hdl"`` (multi-head multi-tail) model.
+    ``"hdl"`` (multi-head multi-tail) model (:func:`load_twin_interpolation`).
     """
-    from hdl_monai.engines.interpolation import InterpolationModel, load_interpolation_model
     from hdl_monai.phase_synthesis import PhaseModel, load_phase_model
 
-    interp = None
-    if int(K) > 0:
-        interp = resolve_model("interpolation", interpolation_model)
-        if not isinstance(interp, InterpolationModel):
-            interp = load_interpolation_model(interp, device, expect={"method": "hdl"})
+    interp = load_twin_interpolation(interpolation_model, device) if int(K) > 0 else None
     phase = resolve_model("phase", phase_model)
     if not isinstance(phase, PhaseModel):
         phase = load_phase_model(phase, device)

@@ -63,6 +63,11 @@ BACKGROUND_PHASES = ("noise", "paper")
 """Choices for the phase of signal-free pixels (:func:`simulate_case`)."""
 PAPER_BACKGROUND_PHASE = {"mean": 0.034, "std": 0.034}
 """Gaussian of the background phase the HDL paper fitted on its scanner data (Fig. 4), normalised units."""
+
+
+def _check_background_phase(background_phase: str) -> None:
+    if background_phase not in BACKGROUND_PHASES:
+        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
 _HARMONICS = 40  # Fourier harmonics kept for every waveform (exact, periodic derivatives)
 _TEMPLATE_SAMPLES = 4096
 _TEXTURE_MODES = 28
@@ -559,8 +564,7 @@ def simulate_case(
         x/y/z in cm/s (tissue velocity in label-1 pixels, 0 elsewhere), ``end_systole_frame`` (the
         frame of peak radial contraction) and ``extra["phantom"]`` with the parameters.
     """
-    if background_phase not in BACKGROUND_PHASES:
-        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
+    _check_background_phase(background_phase)
     N, T, sub, dx = p.size, p.frames, p.supersample, p.pixel_spacing_mm
     cx, cy = p.lv_centre_mm
     venc = np.asarray(p.venc_cm_s, dtype=np.float64)
@@ -689,13 +693,14 @@ def simulate_case(
             e.imag += rng.standard_normal(e.shape, dtype=np.float32) * sigma
     magnitude_out = np.clip(np.rint(np.abs(ref)), 0, PHASE_MAX - 1).astype(np.float32)
     phases = {}
-    air = magnitude == 0 if background_phase == "paper" else None
-    bg_rng = np.random.default_rng([p.noise_seed, 991])
     for d, name in enumerate("xyz"):
         ang = np.angle(enc[d] * np.conj(ref))
         phases[name] = np.clip(np.rint(PHASE_ZERO * (1.0 + ang / np.pi)), 0, PHASE_MAX).astype(np.float32)
-        if air is not None:
-            mean, std = PAPER_BACKGROUND_PHASE["mean"], PAPER_BACKGROUND_PHASE["std"]
+    if background_phase == "paper":
+        air = magnitude == 0
+        bg_rng = np.random.default_rng([p.noise_seed, 991])
+        mean, std = PAPER_BACKGROUND_PHASE["mean"], PAPER_BACKGROUND_PHASE["std"]
+        for name in "xyz":
             draw = np.clip(bg_rng.normal(mean, std, int(air.sum())), -1.0, 1.0)
             phases[name][air] = np.rint(PHASE_ZERO * (1.0 + draw)).astype(np.float32)
     es_frame = min(T - 1, int(round(p.t_es * T)))
@@ -848,8 +853,7 @@ def generate_phantom(
     ``writers`` background threads compress and write cases while the next one is simulated.
     ``background_phase``: see :func:`simulate_case` ("noise" or "paper").
     """
-    if background_phase not in BACKGROUND_PHASES:
-        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
+    _check_background_phase(background_phase)
     if subjects < 1 or slices < 1:
         raise ValueError(f"need at least one subject and one slice, got subjects={subjects}, slices={slices}")
     out = Path(out)

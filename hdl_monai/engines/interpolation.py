@@ -725,16 +725,15 @@ def estimate_planes(
     T = roi.shape[-1]
     kept = kept_frames(T, max(step.K for step in plan))
     gaps = [((a, b % T), b - a) for a, b in zip(kept, kept[1:] + [T])]
-    needed = {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
-    if timing == "cubic" and len(gaps) > 1:
-        needed = {pair for pair, _ in gaps}
+    cubic = timing == "cubic" and len(gaps) > 1  # one gap has no neighbours to take a speed from
+    needed = {pair for pair, _ in gaps} if cubic else {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
     flows = {pair: horn_schunck(roi[..., pair[0]], roi[..., pair[1]]) for pair in sorted(needed)}
     index = {pair: i for i, (pair, _) in enumerate(gaps)}
     out = []
     for step in plan:
         pair = (step.tau, (step.tau + step.K + 1) % T)
         alpha: float | np.ndarray = step.k / (step.K + 1)
-        if timing == "cubic" and len(gaps) > 1:
+        if cubic:
             i = index[pair]
             (before, g0), (after, g1) = gaps[i - 1], gaps[(i + 1) % len(gaps)]
             alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
