@@ -20,7 +20,6 @@ The generator settings must be the run's (defaults: the shipped model's). Writes
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import tempfile
 from pathlib import Path
@@ -32,53 +31,8 @@ from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import load_case
 from hdl_monai.data.loading import datalist_items
 from hdl_monai.networks.r2unet import R2UNet
-from hdl_monai.phase_synthesis import load_background_stats, load_phase_model, save_phase_model, synthesize_phase
-from hdl_monai.velocity.agreement import pearson_r
-from hdl_monai.velocity.assessment import assess_case
-
-DIRECTIONS = ("radial", "circumferential", "longitudinal")
-
-
-def score(model_dir: Path, pairs: list) -> dict:
-    """Curve r vs ground truth per direction (mean over cases) and pooled; myocardial L1 (model, zero)."""
-    model = load_phase_model(model_dir)
-    r = {d: [] for d in DIRECTIONS}
-    pooled_got, pooled_truth = [], []
-    l1_model, l1_zero = [], []
-    for case, given in pairs:
-        synthetic = synthesize_phase(given, model)
-        myo = case.label == 1
-        for d in "xyz":
-            real = case.phase[d] / 2048.0 - 1.0
-            l1_model.append(float(np.abs(real - (synthetic[d] / 2048.0 - 1.0))[myo].mean()))
-            l1_zero.append(float(np.abs(real)[myo].mean()))
-        twin = copy.copy(given)
-        twin.phase = synthetic
-        got, truth = assess_case(twin).curves_mm_s, assess_case(case, source="velocity").curves_mm_s
-        for d in DIRECTIONS:
-            r[d].append(pearson_r(got[d], truth[d]))
-            pooled_got.append(np.asarray(got[d], float))
-            pooled_truth.append(np.asarray(truth[d], float))
-    out = {f"r_{d}": float(np.mean(v)) for d, v in r.items()}
-    out["r_mean"] = float(np.mean([out[f"r_{d}"] for d in DIRECTIONS]))
-    out["r_pooled"] = float(pearson_r(np.concatenate(pooled_got), np.concatenate(pooled_truth)))
-    out.update(l1_myocardium=float(np.mean(l1_model)), l1_myocardium_zero=float(np.mean(l1_zero)))
-    return out
-
-
-def generator_inputs(cases: list, K: int, interpolation_model: str | None) -> list:
-    """(real case, what the generator is given): the case itself (K = 0) or its HDL-interpolated copy with the
-    case's venc (or the paper default, as the twin does)."""
-    if K == 0:
-        return [(case, case) for case in cases]
-    from dataclasses import replace
-
-    from hdl_monai.interpolation import interpolate_case
-    from hdl_monai.pipeline import DEFAULT_VENC_CM_S, load_twin_interpolation
-
-    model = load_twin_interpolation(interpolation_model)
-    return [(case, replace(interpolate_case(case, K, "hdl", model=model), venc_cm_s=case.venc_cm_s or DEFAULT_VENC_CM_S))
-            for case in cases]
+from hdl_monai.phase_synthesis import load_background_stats, load_phase_model, save_phase_model
+from hdl_monai.phase_validation import twin_inputs, velocity_agreement
 
 
 def main() -> None:
@@ -105,7 +59,7 @@ def main() -> None:
     items = datalist_items(args.dataset, args.split)[: args.cases]
     cases = [load_case(item["case"], skip=()) for item in items]
     ks = [int(k) for k in str(args.k).split(",")]
-    inputs = {K: generator_inputs(cases, K, args.interpolation_model) for K in ks}
+    inputs = {K: twin_inputs(cases, K, args.interpolation_model) for K in ks}
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for ckpt in args.checkpoints:
@@ -113,8 +67,9 @@ def main() -> None:
             generator.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["generator"])
             model_dir = Path(tmp) / ckpt.stem
             save_phase_model(model_dir, generator, config, args.roi, background_stats=stats, cycle=cycle, motion=motion)
-            rows[str(ckpt)] = {str(K): score(model_dir, inputs[K]) for K in ks}
-            print(ckpt.name, json.dumps({K: {k: round(v, 4) for k, v in row.items()} for K, row in rows[str(ckpt)].items()}),
+            model = load_phase_model(model_dir)
+            rows[str(ckpt)] = {str(K): velocity_agreement(model, inputs[K], reference="truth") for K in ks}
+            print(ckpt.name, json.dumps({K: {k: round(float(v), 4) for k, v in row.items()} for K, row in rows[str(ckpt)].items()}),
                   flush=True)
     pooled = {name: float(np.mean([row[str(K)]["r_pooled"] for K in ks])) for name, row in rows.items()}
     best = max(rows, key=pooled.get)

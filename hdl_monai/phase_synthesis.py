@@ -79,6 +79,7 @@ __all__ = [
     "composite",
     "ForegroundBackgroundInferer",
     "PhaseFrameSamplesd",
+    "roi_pair",
     "save_phase_model",
     "load_phase_model",
     "PhaseModel",
@@ -390,7 +391,7 @@ def save_phase_model(
     ``<output_dir>/background_stats.json``. Returns the model path."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    roi = [int(roi_size)] * 2 if isinstance(roi_size, (int, np.integer)) else [int(r) for r in roi_size]
+    roi = roi_pair(roi_size)
     state = {k: v.detach().cpu() for k, v in _plain_module(generator).state_dict().items()}
     payload = {
         "format": MODEL_FORMAT,
@@ -411,6 +412,11 @@ def save_phase_model(
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
+
+
+def roi_pair(roi_size: int | Sequence[int]) -> list[int]:
+    """[rx, ry] of an ROI size given as one int or a pair."""
+    return [int(roi_size)] * 2 if isinstance(roi_size, (int, np.integer)) else [int(r) for r in roi_size]
 
 
 def _json_config(config: Mapping[str, Any]) -> dict[str, Any]:

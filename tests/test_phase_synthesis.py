@@ -252,10 +252,16 @@ def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
         "--dataset_dir", str(dataset), "--output_dir", str(out),
         "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4",
         "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",
+        "--velocity_val_interval", "1", "--velocity_val_reference", "phase", "--velocity_val_exclude_border_px", "0",
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert (out / "background_stats.json").is_file() and (out / "background_histogram.png").is_file()
+    # velocity validation ran on the validation split and kept its best generator as a whole phase model
+    history = json.loads((out / "velocity_validation.json").read_text())
+    assert history["best_epoch"] == 1 and -1.0 <= history["history"][0]["K"]["0"]["r_pooled"] <= 1.0
+    assert load_phase_model(out / "best_velocity").motion
+    assert "velocity validation: K=0: r pooled" in result.stdout + result.stderr
     assert (out / "checkpoints" / "checkpoint_final.pt").is_file()
     assert (out / "checkpoints" / "best_generator.pt").is_file()
     model = load_phase_model(out)
@@ -293,7 +299,7 @@ def test_multi_gpu_config_builds_with_one_cpu_process(dataset, tmp_path, monkeyp
         assert isinstance(trainer.generator, torch.nn.parallel.DistributedDataParallel)
         assert isinstance(trainer.discriminator, torch.nn.parallel.DistributedDataParallel)
         assert type(parser.get_parsed_content("train#dataloader").sampler).__name__ == "DistributedSampler"
-        assert len(handlers) == 6
+        assert len(handlers) == 7  # the two CheckpointLoaders are off
     finally:
         parser.get_parsed_content("finalize")
     assert not torch.distributed.is_initialized()
