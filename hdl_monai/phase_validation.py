@@ -29,6 +29,7 @@ appends them to ``<output_dir>/velocity_validation.json`` and writes the generat
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -213,7 +214,9 @@ class VelocityValidation:
 
     The cases (``items``: datalist items with a ``"case"`` folder) are read, and their K > 0 inputs made, on
     the first run. A case the velocity assessment cannot use (e.g. no myocardium left after the border
-    exclusion) is logged as an error and recorded in the history; training goes on. Only rank 0 runs under ``torch.distributed``; the generator's train/eval mode is restored.
+    exclusion) is logged as an error and recorded in the history; training goes on. After a resume into
+    the same ``output_dir`` the history of the earlier epochs is kept, and ``best_velocity`` is only
+    replaced by a better generator. Only rank 0 runs under ``torch.distributed``; the generator's train/eval mode is restored.
     The scores go to the trainer's ``state.metrics`` as ``val_velocity_r`` (pooled r averaged over the Ks)
     and ``val_velocity_r_K<K>`` (per K).
 
@@ -276,6 +279,7 @@ class VelocityValidation:
         self._pairs: dict[int, list[tuple[Case, Case]]] | None = None
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
+        self._restored = False
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
@@ -316,6 +320,8 @@ class VelocityValidation:
         if not _is_rank_zero():
             return None
         epoch = int(engine.state.epoch) if engine is not None else len(self.history) + 1
+        if not self._restored:
+            self._restore(epoch)
         try:
             scores = self.score()
         except (CaseError, ValueError) as err:  # a case the velocity assessment cannot use: say so, keep training
@@ -344,6 +350,22 @@ class VelocityValidation:
                 writer.add_scalar(name, value, epoch)
             writer.flush()
         return record
+
+    def _restore(self, epoch: int) -> None:
+        """After a resume, carry on the history (and the best so far) of earlier epochs of this output_dir."""
+        self._restored = True
+        path = self.output_dir / HISTORY_FILE
+        if not path.is_file():
+            return
+        try:
+            earlier = json.loads(path.read_text())["history"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            logger.warning("%s unreadable (%s); velocity validation starts a new history", path, err)
+            return
+        self.history = [h for h in earlier if isinstance(h, dict) and int(h.get("epoch", epoch)) < epoch] + self.history
+        scored = [h for h in self.history if "r_pooled_mean" in h]
+        if scored and (self.output_dir / BEST_DIR).is_dir():
+            self.best = max(scored, key=lambda h: h["r_pooled_mean"])
 
     def _write_history(self) -> None:
         atomic_write_json(

@@ -160,3 +160,22 @@ def test_a_case_the_assessment_cannot_use_is_recorded_and_training_goes_on(datas
     assert history["best_epoch"] is None and history["history"][0]["epoch"] == 4
     assert "exclude_border_px" in history["history"][0]["error"]
     assert not (tmp_path / pv.BEST_DIR).exists()
+
+
+def test_after_a_resume_the_history_and_the_best_carry_on(dataset, tmp_path, monkeypatch):
+    args = (_items(dataset), tmp_path, _generator(), G_CONFIG, ROI, "foreground_background", STATS)
+
+    def run(handler, epoch, r):
+        per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS}
+        monkeypatch.setattr(handler, "score", lambda: {"K": {0: per_direction}, "r_pooled_mean": r})
+        return handler(SimpleNamespace(state=SimpleNamespace(epoch=epoch, metrics={})))
+
+    first = pv.VelocityValidation(*args, cycle=True, interval=2)
+    run(first, 2, 0.8)
+    run(first, 4, 0.5)
+    run(first, 6, 0.3)  # the run stops here; it resumes from the epoch-4 checkpoint
+    resumed = pv.VelocityValidation(*args, cycle=True, interval=2)
+    assert run(resumed, 6, 0.7)["r_pooled_mean"] == 0.7
+    history = json.loads((tmp_path / pv.HISTORY_FILE).read_text())
+    assert [(h["epoch"], h["r_pooled_mean"]) for h in history["history"]] == [(2, 0.8), (4, 0.5), (6, 0.7)]
+    assert history["best_epoch"] == 2 and resumed.best["epoch"] == 2
