@@ -158,3 +158,33 @@ def test_cubic_timing_is_linear_when_the_motion_is_uniform():
     # gap 3-6 has neighbours at its own speed: the cubic timing stays (nearly) linear there, while the
     # gaps next to the reversal change
     assert np.mean(change[3]) < 0.2 * min(np.mean(change[0]), np.mean(change[9])), change
+
+
+@pytest.mark.parametrize("timing", ["linear", "cubic"])
+def test_training_samples_carry_the_guess_inference_gives(timing):
+    # T = 24 is a multiple of K + 1 = 4: every gap is K + 1 long, so a training sample's equal-gap Hermite
+    # timing is exactly what estimate_planes (the model's inference) computes for that gap
+    from hdl_monai.engines.interpolation import InterpolationModelSpec, estimate_planes
+    from hdl_monai.transforms import InterpolationSample, interpolation_plan
+
+    _, frames = _accelerating_blob()
+    frames = frames.astype(np.float32)
+    K = 3
+    spec = InterpolationModelSpec(estimate="optical_flow", roi_size=frames.shape[:2])
+    plan = interpolation_plan(frames.shape[-1], K)
+    guesses = estimate_planes(spec, frames, None, plan, timing)
+    sampler = InterpolationSample(estimate="optical_flow", timing=timing)
+    for step in (plan[7], plan[1]):  # a gap at the surge (frames 8-12), one in the calm
+        sample = sampler(frames, tau=step.tau, K=step.K, k=step.k)
+        np.testing.assert_allclose(sample["estimate"], guesses[plan.index(step)], atol=1e-5)
+    if timing == "cubic":  # the surge gap is placed differently from constant speed
+        linear = InterpolationSample(estimate="optical_flow")(frames, tau=plan[7].tau, K=K, k=plan[7].k)
+        assert np.abs(linear["estimate"][0] - guesses[7][0]).mean() > 1e-3
+
+
+def test_sample_timing_is_checked():
+    from hdl_monai.transforms import InterpolationSample, RandInterpolationSampled
+
+    with pytest.raises(ValueError, match="timing must be one of"):
+        InterpolationSample(estimate="optical_flow", timing="spline")
+    assert RandInterpolationSampled(estimate="optical_flow", timing="cubic").sampler.timing == "cubic"

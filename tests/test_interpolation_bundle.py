@@ -228,6 +228,17 @@ def test_hybrid_estimate_switch_starts_at_the_flow_guess_and_trains(dataset, tmp
     assert np.isfinite(magnitude).all() and set(np.unique(label)) <= {0, 1, 2, 3}
 
 
+def test_train_timing_reaches_the_training_and_validation_samplers(dataset, tmp_path):
+    wf = _workflow(TRAIN, dataset_dir=str(dataset), output_dir=str(tmp_path / "cub"), estimate="optical_flow",
+                   train_timing="cubic", max_epochs=1, **TINY)
+    assert wf.parser.get_parsed_content("train#sampling").sampler.timing == "cubic"
+    assert wf.parser.get_parsed_content("validate#sampling").sampler.timing == "cubic"
+    s0 = wf.parser.get_parsed_content("validate#dataset")[0][0]
+    linear = interpolation_estimate("optical_flow", s0["magnitude_pair"][0], s0["magnitude_pair"][1],
+                                    s0["k"] / (s0["K"] + 1), s0["mask_pair"][0], s0["mask_pair"][1])
+    assert np.abs(np.asarray(s0["estimate"]) - linear).max() > 0  # placed by the Hermite timing instead
+
+
 def test_specs_written_before_the_estimate_setting_read_as_none():
     spec = InterpolationModelSpec(network_kwargs={"channels": [4, 8]})
     old = spec.to_dict()

@@ -637,9 +637,11 @@ class InterpolationGridSampled(InterpolationSampled):
         include_K: bool = True,
         keep_series: bool = False,
         estimate: str | None = None,
+        timing: str = "linear",
     ) -> None:
         super().__init__(
-            0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series, estimate=estimate
+            0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series,
+            estimate=estimate, timing=timing,
         )
         self.Ks = tuple(int(k) for k in ensure_tuple(Ks))
         self.taus_per_K = int(taus_per_K)

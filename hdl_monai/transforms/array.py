@@ -995,6 +995,10 @@ class InterpolationSample(Transform):
         mask_labels: label values forming the mask (default (1,), LV myocardium).
         include_K: add the K / K_max plane (default True; False = the paper's two planes).
         estimate: None, or one of :data:`ESTIMATES` to add the ``"estimate"`` planes.
+        timing: where the estimate places frame c along the flow from a to b: ``"linear"`` at k / (K + 1);
+            ``"cubic"`` by :func:`~hdl_monai.baselines.optical_flow.hermite_timing` from the flows of the
+            equal gaps before a (a - K - 1 -> a) and after b (b -> b + K + 1), as the hybrid model's
+            inference places it (``estimate_planes``), so a network can be trained on the guess it is given.
 
     ``__call__(magnitude, label=None, extras=None, tau=None, K=None, k=None)``: ``magnitude`` and
     ``label`` are (X, Y, T) or (1, X, Y, T); ``extras`` maps output names to (X, Y, T) series.
@@ -1011,9 +1015,15 @@ class InterpolationSample(Transform):
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
         estimate: str | None = None,
+        timing: str = "linear",
     ) -> None:
         if estimate is not None and estimate not in ESTIMATES:
             raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {estimate!r}")
+        from hdl_monai.baselines.optical_flow import TIMINGS  # baselines import this module
+
+        if timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
+        self.timing = timing
         self.tau, self.K, self.k = tau, K, k
         self.K_max = int(K_max)
         self.mask_labels = tuple(int(v) for v in ensure_tuple(mask_labels))
@@ -1054,9 +1064,10 @@ class InterpolationSample(Transform):
         channels.append(out["condition"])
         if self.estimate is not None:
             pair = out.get("mask_pair")
+            alpha, flow = self._timing(magnitude, a, b, k, K, T)
             guess = interpolation_estimate(
-                self.estimate, _frame(magnitude, a), _frame(magnitude, b), k / (K + 1),
-                None if pair is None else pair[0], None if pair is None else pair[1],
+                self.estimate, _frame(magnitude, a), _frame(magnitude, b), alpha,
+                None if pair is None else pair[0], None if pair is None else pair[1], flow=flow,
             )
             out["estimate"] = _stack(list(guess), magnitude)
             channels.append(out["estimate"])
@@ -1064,6 +1075,21 @@ class InterpolationSample(Transform):
         out.update(_frame_maps(extras, c, T, magnitude))
         out.update({"tau": a, "K": int(K), "k": int(k), "target_frame": c, "frames": T})
         return out
+
+
+    def _timing(self, magnitude: NdarrayOrTensor, a: int, b: int, k: int, K: int, T: int):
+        """(fraction, flow a -> b or None) of the estimate: k / (K + 1), or the Hermite map (X, Y)."""
+        alpha = k / (K + 1)
+        if self.timing == "linear":
+            return alpha, None
+        from hdl_monai.baselines.optical_flow import hermite_timing, horn_schunck  # baselines import this module
+
+        gap = K + 1
+        frames = {f: _to_numpy(_frame(magnitude, f)).astype(np.float64) for f in {(a - gap) % T, a, b, (b + gap) % T}}
+        flow = horn_schunck(frames[a], frames[b])
+        before = (horn_schunck(frames[(a - gap) % T], frames[a]), gap)
+        after = (horn_schunck(frames[b], frames[(b + gap) % T]), gap)
+        return hermite_timing(flow, gap, before, after, alpha), flow
 
 
 class RandInterpolationSample(Randomizable, InterpolationSample):
@@ -1080,8 +1106,11 @@ class RandInterpolationSample(Randomizable, InterpolationSample):
         mask_labels: Sequence[int] | int = (1,),
         include_K: bool = True,
         estimate: str | None = None,
+        timing: str = "linear",
     ) -> None:
-        InterpolationSample.__init__(self, K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate)
+        InterpolationSample.__init__(
+            self, K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate, timing=timing
+        )
         self.K_range = (int(K_range[0]), int(K_range[1]))
         self._indices: tuple[int, int, int] | None = None
 

@@ -353,6 +353,7 @@ class InterpolationSampled(MapTransform):
         keep_series: keep ``magnitude_key`` and ``label_key`` in the output (False drops them, so samples
             from series of different T collate).
         estimate: None, or a classical guess to add as ``"estimate"`` (see the array transform).
+        timing: "linear" or "cubic", where the estimate places the target (see the array transform).
     """
 
     def __init__(
@@ -368,13 +369,16 @@ class InterpolationSampled(MapTransform):
         include_K: bool = True,
         keep_series: bool = True,
         estimate: str | None = None,
+        timing: str = "linear",
     ) -> None:
         super().__init__((magnitude_key,), allow_missing_keys=False)
         self.tau, self.K, self.k = int(tau), int(K), int(k)
         self.magnitude_key, self.label_key = magnitude_key, label_key
         self.extra_keys = tuple(ensure_tuple(extra_keys))
         self.keep_series = keep_series
-        self.sampler = InterpolationSample(K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate)
+        self.sampler = InterpolationSample(
+            K_max=K_max, mask_labels=mask_labels, include_K=include_K, estimate=estimate, timing=timing
+        )
 
     def _sample(self, data: Mapping[Hashable, Any], tau: int, K: int, k: int) -> dict[Hashable, Any]:
         d = dict(data)
@@ -415,10 +419,11 @@ class RandInterpolationSampled(Randomizable, InterpolationSampled):
         keep_series: bool = True,
         num_samples: int = 1,
         estimate: str | None = None,
+        timing: str = "linear",
     ) -> None:
         InterpolationSampled.__init__(
             self, 0, 1, 1, magnitude_key, label_key, extra_keys, K_max, mask_labels, include_K, keep_series,
-            estimate=estimate,
+            estimate=estimate, timing=timing,
         )
         self.K_range = (int(K_range[0]), int(K_range[1]))
         if int(num_samples) < 1:
