@@ -19,9 +19,10 @@ early-diastolic peak (PDV) kept. A method that uses only the kept frames and smo
 these numbers by much; beating them needs a prior on the waveform's shape (something a network can learn
 from training data). The measured r of the shipped twin is read from phase_quality_phantom.json when present.
 
-    python benchmarks/phase_sampling_bound.py --dataset data/phantom20 [--split test] [--k 1,2,3,4,5,6]
+    python benchmarks/phase_sampling_bound.py --dataset data/phantom20 [--split test] [--k 1,2,3,4,5,6] \
+        [--name phase_sampling_bound]
 
-Writes benchmarks/results/phase_sampling_bound.json and .md.
+Writes benchmarks/results/NAME.json and NAME.md.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def rebuild(curve: np.ndarray, K: int) -> dict[str, np.ndarray]:
     position = np.concatenate([[0.0], np.cumsum(steps)])
     nodes = kept_frames(T, K) + [T]
     known = position[nodes] - position[T] * np.asarray(nodes, float) / T  # remove the cycle's net drift
+    known[-1] = known[0]  # one cycle: exactly periodic (the drift removal leaves rounding error)
     gap_mean = np.empty(T)
     for a, b, pa, pb in zip(nodes[:-1], nodes[1:], known[:-1], known[1:]):
         gap_mean[a:b] = (pb - pa) / (b - a)
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--k", default="1,2,3,4,5,6")
     parser.add_argument("--measured", type=Path, default=RESULTS / "phase_quality_phantom.json",
                         help="evaluate-phase JSON whose pooled r vs ground truth is shown beside the bounds")
+    parser.add_argument("--name", default="phase_sampling_bound", help="output file stem")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
@@ -96,9 +99,9 @@ def main() -> None:
         curves = assess_case(case, source="velocity").curves_mm_s
         truths.append({d: np.asarray(curves[d], float) for d in DIRECTIONS})
     measured = {}
-    if args.measured.is_file():
-        pearson = json.loads(args.measured.read_text()).get("pearson_r_truth", {})
-        for K, row in pearson.items():
+    record = json.loads(args.measured.read_text()) if args.measured.is_file() else {}
+    if record.get("split", args.split) == args.split and Path(record.get("dataset", args.dataset)).name == args.dataset.name:
+        for K, row in record.get("pearson_r_truth", {}).items():
             value = row.get("proposed", {}).get("pooled", {}).get("all")
             if value is not None:
                 measured[int(K)] = float(value)
@@ -124,7 +127,7 @@ def main() -> None:
         }
     payload = {"dataset": str(args.dataset), "split": args.split, "cases": len(truths), "K": ks,
                "results": results, "measured_twin_r_pooled": measured, "paper_r_pooled": PAPER_R}
-    atomic_write_json(args.out / "phase_sampling_bound.json", payload, overwrite=True)
+    atomic_write_json(args.out / f"{args.name}.json", payload, overwrite=True)
     lines = ["# What down-sampling by K leaves of the velocity curves", "",
              f"Dataset `{args.dataset}`, split `{args.split}`, {len(truths)} cases: the ground-truth global curves rebuilt "
              "from the exact displacements between kept frames (every (K+1)-th) only. *Gap mean*: the gap's mean velocity "
@@ -146,7 +149,7 @@ def main() -> None:
         paper = f"{PAPER_R[K]:.2f}" if K in PAPER_R else "-"
         lines.append(f"| {K} | {g['r_pooled']:.3f} | {h['r_pooled']:.3f} | {c['r_pooled']:.3f} | {per} | {peaks} | {twin} | {paper} |")
     lines += ["", "Produced by `python benchmarks/phase_sampling_bound.py` (no network involved; seconds on a CPU).", ""]
-    atomic_write_text(args.out / "phase_sampling_bound.md", "\n".join(lines), overwrite=True)
+    atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines), overwrite=True)
     print("\n".join(lines))
 
 
