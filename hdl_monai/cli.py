@@ -156,7 +156,7 @@ class Commands:
         model: str | None = None,
         device: str = "cpu",
         overwrite: bool = False,
-        timing: str = "cubic",
+        timing: str = "spline",
     ) -> str:
         """Keep frames 0, K+1, 2(K+1), ... of a case and rebuild the others; write the result as a case.
 
@@ -170,7 +170,8 @@ class Commands:
             device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
             timing: for a hybrid model (trained with --estimate optical_flow), where its flow guess places the
-                in-between frames: cubic (motion smooth across kept frames) or linear (constant speed per gap).
+                in-between frames: cubic (motion smooth across neighbouring kept frames), spline (a periodic
+                spline through every kept frame) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
         from hdl_monai.interpolation import NETWORK_METHODS, interpolate_case
@@ -251,6 +252,7 @@ class Commands:
         r2unet_model: str | None = None,
         gan_model: str | None = None,
         device: str = "cpu",
+        timing: str | None = None,
     ) -> str:
         """Interpolation quality per method and K over a dataset split (Table III, Fig. 10 layout).
 
@@ -264,6 +266,8 @@ class Commands:
             r2unet_model: model.pt of the plain R2U-Net baseline (for method r2unet).
             gan_model: model.pt of the GAN variant, trained with --gan True (for method gan).
             device: torch device for the network methods.
+            timing: where the hdl model's flow guess places the in-between frames (spline, cubic or linear;
+                default: as `hdl-monai interpolate`).
         """
         from hdl_monai.evaluate import evaluate_interpolation
 
@@ -271,7 +275,7 @@ class Commands:
         models = {name: path for name, path in named if path}
         results = evaluate_interpolation(
             dataset, out, ks=_int_list(k), methods=_str_list(methods), split=split, progress=sys.stderr.isatty(),
-            models=models, device=device,
+            models=models, device=device, timing=timing,
         )
         return f"interpolation metrics for K={sorted(results, key=int)} written to {out}"
 

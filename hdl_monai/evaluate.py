@@ -102,6 +102,12 @@ def _plot(results, out: Path) -> Path:
     return path
 
 
+def _default_timing() -> str:
+    from hdl_monai.engines.interpolation import DEFAULT_TIMING
+
+    return DEFAULT_TIMING
+
+
 def evaluate_interpolation(
     dataset: str | os.PathLike,
     out: str | os.PathLike,
@@ -111,11 +117,14 @@ def evaluate_interpolation(
     progress: bool = True,
     models: dict[str, str | os.PathLike] | None = None,
     device: str = "cpu",
+    timing: str | None = None,
 ) -> dict:
     """Every method at every K over a dataset split; writes interpolation_metrics.json, .md and a figure.
 
     ``models`` maps the network methods ("hdl", "r2unet", "gan") to their model.pt; each is loaded once and
-    must serve its method (a GAN-trained model is refused as "hdl" and the other way round).
+    must serve its method (a GAN-trained model is refused as "hdl" and the other way round). ``timing``:
+    where a hybrid network's flow guess places the in-between frames (None = the default of
+    :func:`~hdl_monai.engines.interpolation.interpolate_with_model`); recorded in the JSON.
     Returns the results: {K: {method: {metric: {"mean", "std", "values"}}}}.
     """
     from tqdm.auto import tqdm
@@ -139,7 +148,8 @@ def evaluate_interpolation(
     jobs = [(int(K), m, c) for K in ks for m in methods for c in cases]
     per: dict[tuple[int, str], list[dict[str, float]]] = {}
     for K, method, case in tqdm(jobs, desc="evaluate interpolation", disable=not progress):
-        rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device)
+        extra = {"timing": timing} if timing is not None and method in NETWORK_METHODS else {}
+        rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device, **extra)
         per.setdefault((K, method), []).append(interpolation_metrics(case, rebuilt, K))
     for (K, method), rows in per.items():
         stats = {}
@@ -152,6 +162,7 @@ def evaluate_interpolation(
         "split": split,
         "cases": [c.case_id for c in cases],
         "models": {m: str(p) for m, p in (models or {}).items()},
+        "timing": timing or _default_timing(),
         "conventions": "normalised magnitude [-1, 1] (reference scale), interpolated frames only, "
         "MSEW = mean(w * err^2) over pixels, Dice on LV myocardium (label 1)",
         "results": results,

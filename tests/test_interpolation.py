@@ -126,13 +126,14 @@ def test_cubic_timing_follows_a_velocity_peak_between_kept_frames(K):
     spec = InterpolationModelSpec(estimate="optical_flow", roi_size=frames.shape[:2])
     plan = interpolation_plan(frames.shape[-1], K)
     errors = {}
-    for timing in ("linear", "cubic"):
+    for timing in ("linear", "cubic", "spline"):
         guesses = estimate_planes(spec, frames, None, plan, timing)
         assert len(guesses) == len(plan) and guesses[0].shape == (2,) + frames.shape[:2]
         inner = (slice(8, 40), slice(8, 40))
         errors[timing] = np.mean([np.mean((g[0] - frames[..., s.target])[inner] ** 2) for g, s in zip(guesses, plan)])
     # the surge makes constant speed within a gap wrong; the cubic timing tracks it better
     assert errors["cubic"] < 0.8 * errors["linear"], errors
+    assert errors["spline"] < 0.8 * errors["linear"], errors
     with pytest.raises(ValueError, match="timing must be one of"):
         estimate_planes(spec, frames, None, plan, "quadratic")
 
@@ -182,9 +183,34 @@ def test_training_samples_carry_the_guess_inference_gives(timing):
         assert np.abs(linear["estimate"][0] - guesses[7][0]).mean() > 1e-3
 
 
+def test_spline_timing_is_linear_when_the_motion_is_uniform():
+    from hdl_monai.baselines.optical_flow import hermite_fraction, spline_knot_velocities
+
+    # every knot of a uniform drift gets the drift speed, whatever the gap lengths (the last one is short)
+    flows = np.ones((5, 2, 4, 4))
+    flows[:, 0] *= np.array([4, 4, 4, 4, 2], float)[:, None, None] * 0.75
+    flows[:, 1] = 0.0
+    speeds = spline_knot_velocities(flows, [4, 4, 4, 4, 2])
+    np.testing.assert_allclose(speeds[:, 0], 0.75, atol=1e-12)
+    np.testing.assert_allclose(speeds[:, 1], 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="one flow per gap"):
+        spline_knot_velocities(flows[:3], [4, 4, 4, 4, 2])
+    # so every gap is placed at constant speed
+    for i, gap in enumerate([4, 4, 4, 4, 2]):
+        for k in range(1, gap):
+            alpha = hermite_fraction(flows[i], gap, speeds[i], speeds[(i + 1) % 5], k / gap)
+            np.testing.assert_allclose(alpha, k / gap, atol=1e-12)
+    # a sine-shaped cycle: the knots' speeds follow the derivative, not the gaps' means
+    t = np.arange(0, 25, 5.0)
+    position = np.sin(2 * np.pi * np.append(t, 25.0) / 25)
+    sine = np.diff(position)[:, None, None, None] * np.ones((5, 2, 1, 1))
+    want = 2 * np.pi / 25 * np.cos(2 * np.pi * t / 25)
+    np.testing.assert_allclose(spline_knot_velocities(sine, [5] * 5)[:, 0, 0, 0], want, atol=0.02)
+
+
 def test_sample_timing_is_checked():
     from hdl_monai.transforms import InterpolationSample, RandInterpolationSampled
 
-    with pytest.raises(ValueError, match="timing must be one of"):
+    with pytest.raises(ValueError, match="for a training sample"):
         InterpolationSample(estimate="optical_flow", timing="spline")
     assert RandInterpolationSampled(estimate="optical_flow", timing="cubic").sampler.timing == "cubic"

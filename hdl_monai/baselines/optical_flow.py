@@ -7,13 +7,26 @@ to p + flow(p) in frame1. A coarse-to-fine pyramid handles displacements of seve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["horn_schunck", "warp", "interpolate_flow", "flow_estimate", "TIMINGS", "hermite_timing"]
+__all__ = [
+    "horn_schunck",
+    "warp",
+    "interpolate_flow",
+    "flow_estimate",
+    "TIMINGS",
+    "hermite_fraction",
+    "hermite_timing",
+    "spline_knot_velocities",
+]
 
-TIMINGS = ("linear", "cubic")
-"""How far along the flow an in-between frame is placed: constant speed, or a cubic through the kept frames' motion."""
+TIMINGS = ("linear", "cubic", "spline")
+"""How far along the flow an in-between frame is placed: constant speed; a cubic per gap whose end speeds
+come from the two neighbouring gaps (:func:`hermite_timing`); or a cubic per gap whose end speeds are those
+of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`)."""
 
 _AVERAGE = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]], dtype=np.float64) / 12.0
 
@@ -123,6 +136,37 @@ def interpolate_flow(
     return image.astype(frame0.dtype, copy=False), mask
 
 
+def hermite_fraction(
+    flow: np.ndarray,
+    gap: int,
+    start_velocity: np.ndarray,
+    end_velocity: np.ndarray,
+    alpha_t: float,
+    min_motion_px: float = 0.5,
+    max_slope: float = 3.0,
+) -> np.ndarray:
+    """Per-pixel fraction along ``flow`` (the displacement over a gap of ``gap`` frame intervals) reached at
+    time ``alpha_t`` of the gap, for a cubic Hermite path from 0 to 1 whose end speeds are the velocities
+    (px per frame, (2, X, Y)) at the gap's two kept frames projected on ``flow``: float64 (X, Y).
+
+    End slopes are in units of the gap's mean speed and clipped to [0, ``max_slope``]; pixels that move
+    less than ``min_motion_px`` over the gap keep ``alpha_t``. End velocities equal to the gap's mean
+    velocity give ``alpha_t`` exactly.
+    """
+    flow = np.asarray(flow, dtype=np.float64)
+    norm2 = (flow**2).sum(0)
+    moving = norm2 >= min_motion_px**2
+
+    def slope(velocity: np.ndarray) -> np.ndarray:
+        along = gap * (np.asarray(velocity, np.float64) * flow).sum(0) / np.where(moving, norm2, 1.0)
+        return np.where(moving, np.clip(along, 0.0, max_slope), 1.0)
+
+    m0, m1 = slope(start_velocity), slope(end_velocity)
+    t = float(alpha_t)
+    h10, h01, h11 = t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+    return h10 * m0 + h01 + h11 * m1
+
+
 def hermite_timing(
     flow: np.ndarray,
     gap: int,
@@ -138,25 +182,46 @@ def hermite_timing(
     ``flow`` is the displacement over this gap of ``gap`` frame intervals; ``previous`` and ``following``
     are (flow, gap) of the gaps before and after it. The speed at each kept frame is the mean of the two
     adjoining gaps' mean velocities (per frame), projected on this gap's flow; a cubic Hermite curve from 0
-    to 1 with those end slopes gives the fraction. Constant speed gives ``alpha_t`` exactly; a gap faster
-    than its neighbours gives an S-curve (slow, fast, slow), so a velocity peak between two kept frames is
-    not flattened to the gap's mean. Pixels that move less than ``min_motion_px`` over the gap keep
-    ``alpha_t``; end slopes are clipped to [0, ``max_slope``] (in units of the gap's mean speed).
+    to 1 with those end slopes gives the fraction (:func:`hermite_fraction`). Constant speed gives
+    ``alpha_t`` exactly; a gap faster than its neighbours gives an S-curve (slow, fast, slow), so a velocity
+    peak between two kept frames is not flattened to the gap's mean. Pixels that move less than
+    ``min_motion_px`` over the gap keep ``alpha_t``; end slopes are clipped to [0, ``max_slope``] (in units
+    of the gap's mean speed).
     """
-    flow = np.asarray(flow, dtype=np.float64)
-    speed = flow / gap
-    norm2 = (flow**2).sum(0)
-    moving = norm2 >= min_motion_px**2
+    speed = np.asarray(flow, dtype=np.float64) / gap
+    start = (speed + np.asarray(previous[0], np.float64) / previous[1]) / 2
+    end = (speed + np.asarray(following[0], np.float64) / following[1]) / 2
+    return hermite_fraction(flow, gap, start, end, alpha_t, min_motion_px, max_slope)
 
-    def slope(neighbour: tuple[np.ndarray, int]) -> np.ndarray:
-        mean_velocity = (speed + np.asarray(neighbour[0], np.float64) / neighbour[1]) / 2
-        along = gap * (mean_velocity * flow).sum(0) / np.where(moving, norm2, 1.0)
-        return np.where(moving, np.clip(along, 0.0, max_slope), 1.0)
 
-    m0, m1 = slope(previous), slope(following)
-    t = float(alpha_t)
-    h10, h01, h11 = t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
-    return h10 * m0 + h01 + h11 * m1
+def spline_knot_velocities(flows: np.ndarray, gaps: Sequence[int]) -> np.ndarray:
+    """Velocity (px per frame) at every kept frame of one cycle from a periodic cubic spline through the
+    kept frames' positions: float64 (n, 2, X, Y) for ``flows`` (n, 2, X, Y), the displacement over each of
+    the n gaps between consecutive kept frames (the last one wrapping to the first), and ``gaps`` their
+    lengths in frames.
+
+    Pixel by pixel (Eulerian: each gap's flow is read at the same pixel), the positions are the running sum
+    of the flows; the cycle's net drift is taken out as a constant speed so the rest is periodic, and the
+    spline's slope at each kept frame is added back to it. Uniform motion gives every kept frame the common
+    speed (so :func:`hermite_fraction` stays linear). Unlike :func:`hermite_timing`, which looks one gap
+    either side, every kept frame of the cycle shapes each speed.
+    """
+    from scipy.interpolate import CubicSpline
+
+    lengths = np.asarray(gaps, dtype=np.float64)
+    n = lengths.size
+    if n < 2 or np.asarray(flows).shape[0] != n:
+        raise ValueError(f"spline timing needs one flow per gap and at least 2 gaps, got {np.asarray(flows).shape[0]} flows and {n} gaps")
+    t = np.concatenate([[0.0], np.cumsum(lengths)])
+    # the spline is linear in the data: the slope of gap j's unit displacement at every knot, once
+    weights = np.zeros((n, n))
+    for j in range(n):
+        position = np.concatenate([np.zeros(j + 1), np.ones(n - j)])
+        drift = 1.0 / t[-1]
+        periodic = position - drift * t
+        periodic[-1] = periodic[0]
+        weights[:, j] = CubicSpline(t, periodic, bc_type="periodic")(t[:-1], 1) + drift
+    return np.tensordot(weights, np.asarray(flows, dtype=np.float64), axes=(1, 0))
 
 
 def flow_estimate(

@@ -47,7 +47,13 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import ensure_tuple, ensure_tuple_rep
 from scipy import ndimage
 
-from hdl_monai.baselines.optical_flow import TIMINGS, hermite_timing, horn_schunck
+from hdl_monai.baselines.optical_flow import (
+    TIMINGS,
+    hermite_fraction,
+    hermite_timing,
+    horn_schunck,
+    spline_knot_velocities,
+)
 from hdl_monai.baselines.series import rebuild_series
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
@@ -105,7 +111,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMING = "cubic"
+DEFAULT_TIMING = "spline"
 """Where a hybrid model's flow guess places in-between frames at inference (see :func:`estimate_planes`)."""
 
 METHODS = ("hdl", "r2unet")
@@ -718,7 +724,9 @@ def estimate_planes(
     fraction k / (K + 1) (how the network was trained), ``"cubic"`` by
     :func:`~hdl_monai.baselines.optical_flow.hermite_timing` from the neighbouring gaps' flows (a gap that
     moves faster than its neighbours gets a slow-fast-slow S-curve, so a velocity peak between kept frames
-    is not flattened; benchmarks/results/phase_sampling_bound.md).
+    is not flattened; benchmarks/results/phase_sampling_bound.md), ``"spline"`` by the same Hermite
+    fraction with the speeds at the kept frames of a periodic spline through all of them
+    (:func:`~hdl_monai.baselines.optical_flow.spline_knot_velocities`).
     """
     if timing not in TIMINGS:
         raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
@@ -727,18 +735,23 @@ def estimate_planes(
     T = roi.shape[-1]
     kept = kept_frames(T, max(step.K for step in plan))
     gaps = [((a, b % T), b - a) for a, b in zip(kept, kept[1:] + [T])]
-    cubic = timing == "cubic" and len(gaps) > 1  # one gap has no neighbours to take a speed from
-    needed = {pair for pair, _ in gaps} if cubic else {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
+    smooth = timing != "linear" and len(gaps) > 1  # one gap has no neighbours to take a speed from
+    needed = {pair for pair, _ in gaps} if smooth else {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
     flows = {pair: horn_schunck(roi[..., pair[0]], roi[..., pair[1]]) for pair in sorted(needed)}
     index = {pair: i for i, (pair, _) in enumerate(gaps)}
+    if smooth and timing == "spline":
+        knots = spline_knot_velocities(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
     out = []
     for step in plan:
         pair = (step.tau, (step.tau + step.K + 1) % T)
         alpha: float | np.ndarray = step.k / (step.K + 1)
-        if cubic:
+        if smooth:
             i = index[pair]
             (before, g0), (after, g1) = gaps[i - 1], gaps[(i + 1) % len(gaps)]
-            alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
+            if timing == "spline":
+                alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[(i + 1) % len(gaps)], alpha)
+            else:
+                alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
         masks = (None, None) if roi_mask is None else (roi_mask[..., pair[0]], roi_mask[..., pair[1]])
         out.append(interpolation_estimate(spec.estimate, roi[..., pair[0]], roi[..., pair[1]], alpha, *masks,
                                           flow=flows[pair]))
@@ -781,8 +794,9 @@ def interpolate_with_model(
         device: torch device for the network (ignored for a loaded model).
         expect: settings the caller relies on (see :func:`load_interpolation_model`).
         timing: for a hybrid model (``spec.estimate``), where its flow guess places the in-between frames:
-            "cubic" (default) or "linear" (constant speed within each gap, as in training); see
-            :func:`estimate_planes`.
+            "spline" (default: speeds at the kept frames from a periodic spline through all of them),
+            "cubic" (speeds from the two neighbouring gaps) or "linear" (constant speed within each gap, as
+            in training); see :func:`estimate_planes`.
 
     Returns:
         (magnitude (X, Y, T) float32 in scanner units, label (X, Y, T) uint8).

@@ -1021,8 +1021,9 @@ class InterpolationSample(Transform):
             raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {estimate!r}")
         from hdl_monai.baselines.optical_flow import TIMINGS  # baselines import this module
 
-        if timing not in TIMINGS:
-            raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
+        sample_timings = [t for t in TIMINGS if t != "spline"]  # a sample holds one gap, not the whole cycle
+        if timing not in sample_timings:
+            raise ValueError(f"timing must be one of {sample_timings} for a training sample, got {timing!r}")
         self.timing = timing
         self.tau, self.K, self.k = tau, K, k
         self.K_max = int(K_max)
