@@ -170,8 +170,8 @@ class Commands:
             device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
             timing: for a hybrid model (trained with --estimate optical_flow), where its flow guess places the
-                in-between frames: cubic (motion smooth across neighbouring kept frames), spline (a periodic
-                spline through every kept frame) or linear (constant speed per gap).
+                in-between frames, one of spline (the default, speeds from a periodic spline through every
+                kept frame), cubic (speeds from the neighbouring gaps) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
         from hdl_monai.interpolation import NETWORK_METHODS, interpolate_case
@@ -266,8 +266,8 @@ class Commands:
             r2unet_model: model.pt of the plain R2U-Net baseline (for method r2unet).
             gan_model: model.pt of the GAN variant, trained with --gan True (for method gan).
             device: torch device for the network methods.
-            timing: where the hdl model's flow guess places the in-between frames (spline, cubic or linear;
-                default: as `hdl-monai interpolate`).
+            timing: where the hdl model's flow guess places the in-between frames, one of spline, cubic or
+                linear (default as in hdl-monai interpolate, spline).
         """
         from hdl_monai.evaluate import evaluate_interpolation
 
