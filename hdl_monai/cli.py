@@ -156,7 +156,7 @@ class Commands:
         model: str | None = None,
         device: str = "cpu",
         overwrite: bool = False,
-        timing: str = "spline",
+        timing: str | None = None,
     ) -> str:
         """Keep frames 0, K+1, 2(K+1), ... of a case and rebuild the others; write the result as a case.
 
@@ -174,10 +174,9 @@ class Commands:
                 kept frame), cubic (speeds from the neighbouring gaps) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
-        from hdl_monai.interpolation import NETWORK_METHODS, interpolate_case
+        from hdl_monai.interpolation import interpolate_case
 
-        extra = {"timing": timing} if method in NETWORK_METHODS else {}
-        result = interpolate_case(load_case(case), int(k), method, model=model, device=device, **extra)
+        result = interpolate_case(load_case(case), int(k), method, model=model, device=device, timing=timing)
         result.case_id = Path(out).name
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"

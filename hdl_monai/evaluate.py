@@ -148,8 +148,7 @@ def evaluate_interpolation(
     jobs = [(int(K), m, c) for K in ks for m in methods for c in cases]
     per: dict[tuple[int, str], list[dict[str, float]]] = {}
     for K, method, case in tqdm(jobs, desc="evaluate interpolation", disable=not progress):
-        extra = {"timing": timing} if timing is not None and method in NETWORK_METHODS else {}
-        rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device, **extra)
+        rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device, timing=timing)
         per.setdefault((K, method), []).append(interpolation_metrics(case, rebuilt, K))
     for (K, method), rows in per.items():
         stats = {}

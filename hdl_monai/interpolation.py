@@ -20,7 +20,9 @@ NETWORK_METHODS = ("hdl", "r2unet", "gan")
 INTERPOLATION_METHODS = NETWORK_METHODS + BASELINE_METHODS
 
 
-def interpolate_case(case: Case, K: int, method: str = "linear", model=None, device: str = "cpu", **kwargs) -> Case:
+def interpolate_case(
+    case: Case, K: int, method: str = "linear", model=None, device: str = "cpu", timing: str | None = None, **kwargs
+) -> Case:
     """A new case whose frames not in ``kept_frames(T, K)`` are interpolated from the kept ones.
 
     The kept frames' magnitude and labels are copied unchanged. Phase and ground-truth velocity are
@@ -35,6 +37,9 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
             ``hdl_monai.engines.interpolation.InterpolationModel``; it must serve ``method``
             (``hdl_monai.engines.interpolation.check_model_method``).
         device: torch device for the network methods.
+        timing: for a hybrid network (``estimate``), where its flow guess places the in-between frames
+            (``hdl_monai.engines.interpolation.estimate_planes``; None = ``DEFAULT_TIMING``); the baselines
+            ignore it.
         kwargs: passed to the baseline (Horn-Schunck settings) or to ``interpolate_with_model``.
 
     Raises:
@@ -71,10 +76,11 @@ def interpolate_case(case: Case, K: int, method: str = "linear", model=None, dev
         if not isinstance(model, InterpolationModel):
             model = load_interpolation_model(model, device=device)
         check_model_method(model, method)
-        magnitude, label = interpolate_with_model(case, K, model, **kwargs)
+        timing = timing or DEFAULT_TIMING
+        magnitude, label = interpolate_with_model(case, K, model, timing=timing, **kwargs)
         record["model"] = str(model.path)
         if model.spec.estimate is not None:
-            record["timing"] = kwargs.get("timing", DEFAULT_TIMING)
+            record["timing"] = timing
         record["predicted_labels"] = "1 LV myocardium, 2 LV blood pool on interpolated frames (no RV)"
     else:
         raise CaseError(f"{case.name}: unknown method {method!r}; expected one of {list(INTERPOLATION_METHODS)}")

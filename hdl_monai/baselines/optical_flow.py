@@ -213,14 +213,13 @@ def spline_knot_velocities(flows: np.ndarray, gaps: Sequence[int]) -> np.ndarray
     if n < 2 or np.asarray(flows).shape[0] != n:
         raise ValueError(f"spline timing needs one flow per gap and at least 2 gaps, got {np.asarray(flows).shape[0]} flows and {n} gaps")
     t = np.concatenate([[0.0], np.cumsum(lengths)])
-    # the spline is linear in the data: the slope of gap j's unit displacement at every knot, once
-    weights = np.zeros((n, n))
-    for j in range(n):
-        position = np.concatenate([np.zeros(j + 1), np.ones(n - j)])
-        drift = 1.0 / t[-1]
-        periodic = position - drift * t
-        periodic[-1] = periodic[0]
-        weights[:, j] = CubicSpline(t, periodic, bc_type="periodic")(t[:-1], 1) + drift
+    # the spline is linear in the data: column j is the knots' slopes for gap j's unit displacement,
+    # whose positions are 0 up to knot j and 1 after it
+    drift = 1.0 / t[-1]
+    positions = (np.arange(n + 1)[:, None] > np.arange(n)[None, :]).astype(np.float64)  # (knots + 1, gaps)
+    periodic = positions - drift * t[:, None]
+    periodic[-1] = periodic[0]
+    weights = CubicSpline(t, periodic, bc_type="periodic")(t[:-1], 1) + drift  # (knots, gaps)
     return np.tensordot(weights, np.asarray(flows, dtype=np.float64), axes=(1, 0))
 
 

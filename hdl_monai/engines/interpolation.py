@@ -746,11 +746,11 @@ def estimate_planes(
         pair = (step.tau, (step.tau + step.K + 1) % T)
         alpha: float | np.ndarray = step.k / (step.K + 1)
         if smooth:
-            i = index[pair]
-            (before, g0), (after, g1) = gaps[i - 1], gaps[(i + 1) % len(gaps)]
+            i, nxt = index[pair], (index[pair] + 1) % len(gaps)
             if timing == "spline":
-                alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[(i + 1) % len(gaps)], alpha)
+                alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[nxt], alpha)
             else:
+                (before, g0), (after, g1) = gaps[i - 1], gaps[nxt]
                 alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
         masks = (None, None) if roi_mask is None else (roi_mask[..., pair[0]], roi_mask[..., pair[1]])
         out.append(interpolation_estimate(spec.estimate, roi[..., pair[0]], roi[..., pair[1]], alpha, *masks,

@@ -1077,7 +1077,6 @@ class InterpolationSample(Transform):
         out.update({"tau": a, "K": int(K), "k": int(k), "target_frame": c, "frames": T})
         return out
 
-
     def _timing(self, magnitude: NdarrayOrTensor, a: int, b: int, k: int, K: int, T: int):
         """(fraction, flow a -> b or None) of the estimate: k / (K + 1), or the Hermite map (X, Y)."""
         alpha = k / (K + 1)
