@@ -54,6 +54,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timing", choices=["learned", "spline", "cubic", "linear"],
+                        help="flow-guess timing of the hybrid model (default: learned only with a prior at 20 frames)")
     parser.add_argument("--max-seconds", type=float, help="optional wall-time cap per fold of fine-tuning")
     parser.add_argument("--save-models", type=Path, help="write the fine-tuned models here (finetuned_<patient>.pt)")
     args = parser.parse_args()
@@ -66,7 +68,7 @@ def main() -> int:
     payload = evaluate_sunnybrook(
         patients, args.model, ks=args.ks, steps=args.steps, roi_size=args.roi, methods=args.methods,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, max_seconds=args.max_seconds,
-        save_models=args.save_models,
+        save_models=args.save_models, timing=args.timing,
     )  # fmt: skip
     payload["protocol"]["model"] = _relative(args.model)
     payload["machine"] = {

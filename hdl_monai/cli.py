@@ -170,8 +170,9 @@ class Commands:
             device: torch device for the network methods (cpu, cuda).
             overwrite: replace an existing output case.
             timing: for a hybrid model (trained with --estimate optical_flow), where its flow guess places the
-                in-between frames, one of spline (the default, speeds from a periodic spline through every
-                kept frame), cubic (speeds from the neighbouring gaps) or linear (constant speed per gap).
+                in-between frames, one of learned (the default when timing_prior.json sits beside the model,
+                see fit-timing-prior), spline (the default otherwise, speeds from a periodic spline through
+                every kept frame), cubic (speeds from the neighbouring gaps) or linear (constant speed per gap).
         """
         from hdl_monai.data.case import load_case, save_case
         from hdl_monai.interpolation import interpolate_case
@@ -180,6 +181,40 @@ class Commands:
         result.case_id = Path(out).name
         save_case(result, out, overwrite=overwrite)
         return f"{method} interpolation (K={k}) written to {out}"
+
+    def fit_timing_prior(
+        self,
+        dataset: str,
+        model: str,
+        split: str = "training",
+        out: str | None = None,
+        pixels: int = 400,
+        seed: int = 0,
+        overwrite: bool = False,
+    ) -> str:
+        """Learn the "learned" timing of a hybrid interpolation model from full-frame cases; write timing_prior.json.
+
+        Horn-Schunck flows between consecutive frames of every case of the split give per-pixel paths over
+        one cycle (on the model's LV-centred ROI, around the myocardium of the first labelled frame); their
+        second moments are the prior. Inference (hdl-monai interpolate, twin, evaluate-*) then uses it by
+        default when the file sits beside the model and the series has the training series' frame count.
+        Frame 0 must be the same cardiac phase (the ECG trigger) as in the series the model will be used on.
+        See docs/interpolation.md.
+
+        Args:
+            dataset: dataset folder (case format; magnitude and the labels are read).
+            model: the hybrid model's model.pt (its ROI settings are used).
+            split: datalist split to learn from (use the model's training split).
+            out: output file (default timing_prior.json beside the model).
+            pixels: paths drawn per case.
+            seed: seed of the pixel draw.
+            overwrite: replace an existing prior.
+        """
+        from hdl_monai.engines.interpolation import fit_timing_prior
+
+        path = fit_timing_prior(dataset, model, split=split, out=out, overwrite=overwrite, pixels=int(pixels),
+                                seed=int(seed), progress=sys.stderr.isatty())
+        return f"timing prior written to {path}"
 
     def interpolated_inputs(
         self,
@@ -265,8 +300,8 @@ class Commands:
             r2unet_model: model.pt of the plain R2U-Net baseline (for method r2unet).
             gan_model: model.pt of the GAN variant, trained with --gan True (for method gan).
             device: torch device for the network methods.
-            timing: where the hdl model's flow guess places the in-between frames, one of spline, cubic or
-                linear (default as in hdl-monai interpolate, spline).
+            timing: where the hdl model's flow guess places the in-between frames, one of learned, spline,
+                cubic or linear (default as in hdl-monai interpolate: learned with a timing prior, else spline).
         """
         from hdl_monai.evaluate import evaluate_interpolation
 

@@ -102,12 +102,6 @@ def _plot(results, out: Path) -> Path:
     return path
 
 
-def _default_timing() -> str:
-    from hdl_monai.engines.interpolation import DEFAULT_TIMING
-
-    return DEFAULT_TIMING
-
-
 def evaluate_interpolation(
     dataset: str | os.PathLike,
     out: str | os.PathLike,
@@ -124,7 +118,8 @@ def evaluate_interpolation(
     ``models`` maps the network methods ("hdl", "r2unet", "gan") to their model.pt; each is loaded once and
     must serve its method (a GAN-trained model is refused as "hdl" and the other way round). ``timing``:
     where a hybrid network's flow guess places the in-between frames (None = the default of
-    :func:`~hdl_monai.engines.interpolation.interpolate_with_model`); recorded in the JSON.
+    :func:`~hdl_monai.engines.interpolation.resolve_timing`: "learned" for a model with a timing prior at the
+    cases' frame count); the timings used are recorded per method in the JSON.
     Returns the results: {K: {method: {metric: {"mean", "std", "values"}}}}.
     """
     from tqdm.auto import tqdm
@@ -147,9 +142,12 @@ def evaluate_interpolation(
     results: dict[str, dict[str, dict[str, dict]]] = {}
     jobs = [(int(K), m, c) for K in ks for m in methods for c in cases]
     per: dict[tuple[int, str], list[dict[str, float]]] = {}
+    used: dict[str, set[str]] = {}
     for K, method, case in tqdm(jobs, desc="evaluate interpolation", disable=not progress):
         rebuilt = interpolate_case(case, K, method, model=loaded.get(method), device=device, timing=timing)
         per.setdefault((K, method), []).append(interpolation_metrics(case, rebuilt, K))
+        if "timing" in rebuilt.extra["interpolation"]:
+            used.setdefault(method, set()).add(rebuilt.extra["interpolation"]["timing"])
     for (K, method), rows in per.items():
         stats = {}
         for metric in METRICS:
@@ -161,7 +159,7 @@ def evaluate_interpolation(
         "split": split,
         "cases": [c.case_id for c in cases],
         "models": {m: str(p) for m, p in (models or {}).items()},
-        "timing": timing or _default_timing(),
+        "timing": {method: " + ".join(sorted(names)) for method, names in used.items()},
         "conventions": "normalised magnitude [-1, 1] (reference scale), interpolated frames only, "
         "MSEW = mean(w * err^2) over pixels, Dice on LV myocardium (label 1)",
         "results": results,

@@ -49,11 +49,11 @@ from hdl_monai.baselines.series import BASELINE_METHODS, rebuild_series
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import Case, CaseError
 from hdl_monai.engines.interpolation import (
-    DEFAULT_TIMING,
     InterpolationModel,
     estimate_planes,
     load_interpolation_model,
     predict_batches,
+    resolve_timing,
     save_interpolation_model,
 )
 from hdl_monai.losses.weighted import WeightedMAELoss
@@ -230,14 +230,16 @@ def mask_free_input(
 
 def interpolate_mask_free(
     case: Case, K: int, model: InterpolationModel, mask_mode: str = "zero", batch_size: int = 16,
-    timing: str = DEFAULT_TIMING,
+    timing: str | None = None,
 ) -> np.ndarray:
     """Rebuild the magnitude of a case down-sampled by K with a network fed without per-frame masks.
 
     Kept frames (``kept_frames(T, K)``) are copied; every other frame is predicted inside the model's ROI
     (centre :func:`lv_roi_box`), normalised by the ROI's kept frames' scale (99.5th percentile) and brought
     back with it, and linearly interpolated outside the ROI. ``mask_mode`` "zero": zero mask channels;
-    "ed": the ED myocardium mask in both. ``timing``: of a hybrid model's flow guess (:func:`estimate_planes`).
+    "ed": the ED myocardium mask in both. ``timing``: of a hybrid model's flow guess (:func:`estimate_planes`;
+    None = :func:`resolve_timing`'s default: "learned" when the model has a timing prior at the case's frame
+    count, else the spline).
     Returns (X, Y, T) float32 in scanner units.
     """
     if mask_mode not in MASK_MODES:
@@ -251,7 +253,7 @@ def interpolate_mask_free(
     plan = interpolation_plan(case.frames, K)
     # the guesses: one optical flow per kept pair, shared by the frames between them
     masks = None if mask is None else np.repeat(np.asarray(mask, np.float32)[..., None], case.frames, axis=-1)
-    guesses = estimate_planes(spec, roi, masks, plan, timing)
+    guesses = estimate_planes(spec, roi, masks, plan, resolve_timing(model, timing, case.frames), model.timing_prior)
     inputs = [
         np.concatenate([mask_free_input(roi, s.tau, s.K, s.k, spec.K_max, spec.include_K, mask), *guesses[i : i + 1]])
         for i, s in enumerate(plan)
@@ -371,7 +373,8 @@ def finetune_mask_free(
     network.eval()
     history = {"steps": len(losses), "seconds": time.perf_counter() - start, "loss": losses,
                "linear_loss": linear_losses}
-    return InterpolationModel(network=network, spec=spec, path=None, device=model.device), history
+    tuned = InterpolationModel(network=network, spec=spec, path=None, device=model.device, timing_prior=model.timing_prior)
+    return tuned, history
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -400,12 +403,14 @@ def roi_metrics(reference: np.ndarray, rebuilt: np.ndarray, K: int, box: RoiBox)
     return {"frames": np.asarray(frames), "psnr": np.asarray(psnr(out, ref)), "ssim": np.asarray(ssim(out, ref))}
 
 
-def _rebuild(case: Case, K: int, method: str, models: Mapping[str, InterpolationModel], batch_size: int) -> np.ndarray:
+def _rebuild(case: Case, K: int, method: str, models: Mapping[str, InterpolationModel], batch_size: int,
+             timing: str | None = None) -> np.ndarray:
     if method in BASELINE_METHODS:
         return rebuild_series(case.magnitude, None, K, method)[0]
     if method not in models:
         raise ValueError(f"method {method!r} needs a model (known: {sorted(models)})")
-    return interpolate_mask_free(case, K, models[method], "ed" if method == "hdl_ed_mask" else "zero", batch_size)
+    mode = "ed" if method == "hdl_ed_mask" else "zero"
+    return interpolate_mask_free(case, K, models[method], mode, batch_size, timing)
 
 
 def evaluate_slices(
@@ -416,14 +421,16 @@ def evaluate_slices(
     roi_size: Sequence[int] | int = 96,
     patient: str | None = None,
     batch_size: int = 16,
+    timing: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (slice, K, method): ``{"patient", "case_id", "K", "method", "psnr", "ssim"}`` with the
     slice's mean over its interpolated frames (see :func:`roi_metrics`), inside the ``roi_size`` box
     around the slice's LV centroid.
 
     ``models`` maps the network methods (``hdl``, ``hdl_ed_mask``, ``hdl_finetuned``) to loaded models;
-    the baselines need none. Errors (CaseError / ValueError) name the case: no labelled frame, K that
-    does not fit the series or the model's K_range.
+    the baselines need none; ``timing`` is their flow guess's (:func:`interpolate_mask_free`). Errors
+    (CaseError / ValueError) name the case: no labelled frame, K that does not fit the series or the model's
+    K_range.
     """
     models = dict(models or {})
     rows = []
@@ -431,7 +438,7 @@ def evaluate_slices(
         box = lv_roi_box(case, roi_size)
         for K in check_ks(ks, case):
             for method in methods:
-                values = roi_metrics(case.magnitude, _rebuild(case, K, method, models, batch_size), K, box)
+                values = roi_metrics(case.magnitude, _rebuild(case, K, method, models, batch_size, timing), K, box)
                 rows.append({"patient": patient or case.subject, "case_id": case.case_id, "K": K, "method": method,
                              "psnr": float(np.mean(values["psnr"])), "ssim": float(np.mean(values["ssim"]))})
     return rows
@@ -489,13 +496,15 @@ def evaluate_sunnybrook(
     max_seconds: float | None = None,
     save_models: str | os.PathLike | None = None,
     device: str = "cpu",
+    timing: str | None = None,
 ) -> dict[str, Any]:
     """The whole real-cine study: every method at every K on every patient's labelled slices.
 
     ``hdl`` and ``hdl_ed_mask`` use ``model`` as it is; ``hdl_finetuned`` is leave-one-patient-out: for
     each patient, ``model`` fine-tuned (:func:`finetune_mask_free`, zero masks, K range = min..max of
     ``ks``) on the *other* patients' slices, then evaluated on this patient's. With ``save_models`` the
-    fine-tuned models are written there as ``finetuned_<patient>.pt``.
+    fine-tuned models are written there as ``finetuned_<patient>.pt``. ``timing``: of the models' flow guess
+    (None: :func:`~hdl_monai.engines.interpolation.resolve_timing`'s default per slice).
 
     Returns a JSON-ready dict: ``{"protocol", "data", "finetune", "rows", "results"}`` (results as
     :func:`summarize`).
@@ -537,13 +546,15 @@ def evaluate_sunnybrook(
             if save_models is not None:
                 save_interpolation_model(Path(save_models) / f"finetuned_{patient}.pt",
                                          models["hdl_finetuned"].network, base.spec)
-        rows += evaluate_slices(cases, ks, methods, models, roi_size, patient)
+        rows += evaluate_slices(cases, ks, methods, models, roi_size, patient, timing=timing)
         logger.info("patient %s: %d slices evaluated in %.0f s", patient, len(cases), time.perf_counter() - t0)
     roi = [int(r) for r in ensure_tuple_rep(roi_size, 2)]
     return {
         "protocol": {
             "ks": ks, "methods": methods, "evaluation_roi_px": roi, "model": str(base.path),
             "model_roi_px": list(base.spec.roi_size), "model_spec": base.spec.to_dict(),
+            "timing": sorted({resolve_timing(base, timing, c.frames) for cs in patients.values() for c in cs})
+            if base.spec.estimate is not None else None,
             "finetune": {"steps": int(steps), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                          "seed": int(seed), "K_range": [min(ks), max(ks)], "margin_px": int(margin),
                          "loss": "WeightedMAELoss (eq. 1) on magnitude, zero mask channels, no Dice",

@@ -38,8 +38,9 @@ def interpolate_case(
             (``hdl_monai.engines.interpolation.check_model_method``).
         device: torch device for the network methods.
         timing: for a hybrid network (``estimate``), where its flow guess places the in-between frames
-            (``hdl_monai.engines.interpolation.estimate_planes``; None = ``DEFAULT_TIMING``); the baselines
-            ignore it.
+            (``hdl_monai.engines.interpolation.estimate_planes``; None = "learned" when the model has a timing
+            prior learned at the case's frame count, else ``DEFAULT_TIMING``: ``resolve_timing``); the
+            baselines ignore it.
         kwargs: passed to the baseline (Horn-Schunck settings) or to ``interpolate_with_model``.
 
     Raises:
@@ -66,17 +67,17 @@ def interpolate_case(
         if model is None:
             raise CaseError(f"{case.name}: method {method!r} needs a trained interpolation model (--model model.pt)")
         from hdl_monai.engines.interpolation import (
-            DEFAULT_TIMING,
             InterpolationModel,
             check_model_method,
             interpolate_with_model,
             load_interpolation_model,
+            resolve_timing,
         )
 
         if not isinstance(model, InterpolationModel):
             model = load_interpolation_model(model, device=device)
         check_model_method(model, method)
-        timing = timing or DEFAULT_TIMING
+        timing = resolve_timing(model, timing, case.frames)
         magnitude, label = interpolate_with_model(case, K, model, timing=timing, **kwargs)
         record["model"] = str(model.path)
         if model.spec.estimate is not None:

@@ -214,3 +214,132 @@ def test_sample_timing_is_checked():
     with pytest.raises(ValueError, match="for a training sample"):
         InterpolationSample(estimate="optical_flow", timing="spline")
     assert RandInterpolationSampled(estimate="optical_flow", timing="cubic").sampler.timing == "cubic"
+
+
+def _surge_prior(T: int = 24) -> "TimingPrior":
+    """A timing prior fitted on exact x-paths of the blob's family: surges of varying height, slightly
+    varying width and a little noise (the prior learns where in the cycle the motion happens)."""
+    from hdl_monai.baselines.timing_prior import TimingPrior
+
+    rng = np.random.default_rng(3)
+    t = np.arange(T)
+    rows = [h * np.exp(-(((t - T / 2) / (T / 8 * w)) ** 2)) + 0.05 * rng.standard_normal(T)
+            for h, w in zip(rng.uniform(-10, 10, 200), rng.uniform(0.9, 1.1, 200))]
+    return TimingPrior.fit(np.stack(rows))
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_learned_timing_places_frames_where_the_training_cycles_moved(K):
+    from hdl_monai.engines.interpolation import InterpolationModelSpec, estimate_planes
+    from hdl_monai.transforms import interpolation_plan
+
+    _, frames = _accelerating_blob()
+    spec = InterpolationModelSpec(estimate="optical_flow", roi_size=frames.shape[:2])
+    plan = interpolation_plan(frames.shape[-1], K)
+    inner = (slice(8, 40), slice(8, 40))
+    errors = {}
+    for timing in ("linear", "spline", "learned"):
+        guesses = estimate_planes(spec, frames, None, plan, timing, prior=_surge_prior())
+        errors[timing] = np.mean([np.mean((g[0] - frames[..., s.target])[inner] ** 2) for g, s in zip(guesses, plan)])
+    # the prior knows the surge's shape: it beats the smooth spline, which beats constant speed
+    assert errors["learned"] < 0.7 * errors["spline"] < 0.7 * errors["linear"], errors
+    with pytest.raises(ValueError, match="needs a timing prior"):
+        estimate_planes(spec, frames, None, plan, "learned")
+
+
+def test_timing_prior_weights_resampling_and_file(tmp_path):
+    from hdl_monai.baselines.timing_prior import TimingPrior, TimingPriorError, cycle_trajectories, fourier_resampler
+    from hdl_monai.data.atomic import OverwriteError
+
+    # band-limited resampling is exact for a low harmonic, and the identity at the same odd length
+    np.testing.assert_allclose(fourier_resampler(25, 25), np.eye(25), atol=1e-12)
+    s = np.arange(20) / 20
+    d = np.arange(30) / 30
+    np.testing.assert_allclose(fourier_resampler(20, 30) @ np.sin(2 * np.pi * 3 * s), np.sin(2 * np.pi * 3 * d), atol=1e-12)
+    # trajectories: a constant flow is pure drift (nothing periodic left); a known back-and-forth path comes back
+    flows = np.full((12, 2, 3, 3), 0.4)
+    np.testing.assert_allclose(cycle_trajectories(flows), 0.0, atol=1e-12)
+    path = np.sin(2 * np.pi * np.arange(13) / 12)
+    flows = np.zeros((12, 2, 3, 3))
+    flows[:, 0] = np.diff(path)[:, None, None]
+    rows = cycle_trajectories(flows, np.eye(3, dtype=bool))
+    assert rows.shape == (6, 12)
+    np.testing.assert_allclose(rows[:3], np.tile(path[:12] - path[0], (3, 1)), atol=1e-12)
+    np.testing.assert_allclose(rows[3:], 0.0)
+    # a family of two harmonics is rebuilt exactly from 5 of its 12 frames (plus a common shift)
+    rng = np.random.default_rng(0)
+    t = np.arange(12) / 12
+    basis = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * 2 * t)])
+    prior = TimingPrior.fit(rng.standard_normal((100, 2)) @ basis)
+    kept = [0, 3, 6, 9, 11]
+    A = prior.weights(12, kept, ridge=1e-9)
+    np.testing.assert_allclose(A.sum(1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(A[kept], np.eye(5), atol=1e-12)
+    new = np.array([0.7, -1.3]) @ basis + 5.0
+    np.testing.assert_allclose(A @ new[kept], new, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 2 distinct"):
+        prior.weights(12, [3, 3])
+    # the file: round trip, no silent overwrite, clear errors
+    path = prior.save(tmp_path / "timing_prior.json")
+    again = TimingPrior.load(path)
+    np.testing.assert_allclose(again.moment, prior.moment)
+    assert again.trajectories == 100 and again.frames == 12
+    with pytest.raises(OverwriteError, match="exists"):
+        prior.save(path)
+    with pytest.raises(FileNotFoundError, match="fit-timing-prior"):
+        TimingPrior.load(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(TimingPriorError, match="bad.json: format"):
+        TimingPrior.load(tmp_path / "bad.json")
+    with pytest.raises(TimingPriorError, match="NaN"):
+        TimingPrior.fit(np.full((3, 12), np.nan))
+
+
+def test_fit_timing_prior_beside_the_model_and_its_default(tmp_path, capsys):
+    import torch
+
+    from hdl_monai.cli import main
+    from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE, TimingPrior
+    from hdl_monai.data.atomic import OverwriteError
+    from hdl_monai.data.case import load_case
+    from hdl_monai.data.phantom import generate_phantom
+    from hdl_monai.engines.interpolation import (
+        InterpolationModelSpec,
+        fit_timing_prior,
+        load_interpolation_model,
+        resolve_timing,
+        save_interpolation_model,
+    )
+    from hdl_monai.interpolation import interpolate_case
+
+    data = generate_phantom(tmp_path / "ph", subjects=3, slices=1, size=48, frames=12, seed=2, progress=False)
+    spec = InterpolationModelSpec(network_kwargs={"channels": [4, 8], "recurrence": 1}, roi_size=(32, 32),
+                                  estimate="optical_flow")
+    torch.manual_seed(0)
+    path = save_interpolation_model(tmp_path / "model" / "model.pt", spec.build_network(), spec)
+    bare = load_interpolation_model(path)
+    assert bare.timing_prior is None and resolve_timing(bare, None) == "spline"
+    with pytest.raises(ValueError, match=r"timing_prior.json does not exist.*fit-timing-prior"):
+        resolve_timing(bare, "learned")
+
+    written = fit_timing_prior(data, path, split="training", pixels=50, progress=False)
+    assert written == path.parent / TIMING_PRIOR_FILE
+    prior = TimingPrior.load(written)
+    assert prior.frames == 12 and prior.cases >= 1 and prior.trajectories == 2 * 50 * prior.cases
+    # the phantom's walls move: the paths are not all zero, and the matrix is a proper second moment
+    assert np.trace(prior.moment) > 0 and np.all(np.linalg.eigvalsh(prior.moment) > -1e-9)
+    with pytest.raises(OverwriteError, match="exists"):
+        fit_timing_prior(data, path, progress=False)
+    model = load_interpolation_model(path)
+    assert model.timing_prior is not None and resolve_timing(model, None) == "learned"
+    # by default a prior serves series of the length it was learned at; another protocol gets the spline
+    assert resolve_timing(model, None, frames=12) == "learned" and resolve_timing(model, None, frames=20) == "spline"
+    assert resolve_timing(model, "learned", frames=20) == "learned"
+    case = load_case(next((data / "cases").iterdir()))
+    twin = interpolate_case(case, 2, "hdl", model=model)
+    assert twin.extra["interpolation"]["timing"] == "learned"
+    np.testing.assert_array_equal(twin.magnitude[..., [0, 3, 6, 9]], case.magnitude[..., [0, 3, 6, 9]])
+    assert np.isfinite(twin.magnitude).all()
+    # the command writes where it is told and says so
+    main(["fit_timing_prior", str(data), str(path), "--out", str(tmp_path / "p.json"), "--pixels", "20"])
+    assert "timing prior written to" in capsys.readouterr().out and TimingPrior.load(tmp_path / "p.json").cases == prior.cases

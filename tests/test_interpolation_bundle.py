@@ -31,6 +31,7 @@ from hdl_monai.engines.interpolation import (
     interpolate_with_model,
     label_from_segmentation,
     load_interpolation_model,
+    resolve_timing,
     validation_grid,
 )
 from hdl_monai.losses import InterpolationLoss
@@ -193,6 +194,7 @@ def test_r2unet_switch_trains_the_plain_network(dataset, tmp_path):
     wf.run()
     model = load_interpolation_model(tmp_path / "r2" / "model.pt")
     assert model.spec.method == "r2unet" and isinstance(model.network, R2UNet)
+    assert not (tmp_path / "r2" / "timing_prior.json").exists()  # no flow guess: nothing to time
     case = load_case(datalist_items(dataset, "test")[0]["case"])
     with pytest.raises(ValueError, match=r"K=3 outside the range the model was trained for"):
         interpolate_with_model(case, 3, model)
@@ -219,6 +221,9 @@ def test_hybrid_estimate_switch_starts_at_the_flow_guess_and_trains(dataset, tmp
     wf.run()
     model = load_interpolation_model(tmp_path / "hyb" / "model.pt")
     assert model.spec.estimate == "optical_flow" and model.spec.in_channels == 9
+    # training ends by fitting the timing prior beside the model, so its default timing is the learned one
+    assert (tmp_path / "hyb" / "timing_prior.json").is_file() and model.timing_prior is not None
+    assert model.timing_prior.frames == FRAMES and resolve_timing(model, None) == "learned"
     with pytest.raises(InterpolationModelError, match=r"estimate='optical_flow', config says estimate=None"):
         load_interpolation_model(tmp_path / "hyb" / "model.pt", expect={"estimate": None})
     case = load_case(datalist_items(dataset, "test")[0]["case"])

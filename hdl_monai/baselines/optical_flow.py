@@ -23,7 +23,7 @@ __all__ = [
     "spline_knot_velocities",
 ]
 
-TIMINGS = ("linear", "cubic", "spline")
+TIMINGS = ("linear", "cubic", "spline", "learned")
 """How far along the flow an in-between frame is placed: constant speed; a cubic per gap whose end speeds
 come from the two neighbouring gaps (:func:`hermite_timing`); or a cubic per gap whose end speeds are those
 of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`)."""
@@ -221,6 +221,26 @@ def spline_knot_velocities(flows: np.ndarray, gaps: Sequence[int]) -> np.ndarray
     periodic[-1] = periodic[0]
     weights = CubicSpline(t, periodic, bc_type="periodic")(t[:-1], 1) + drift  # (knots, gaps)
     return np.tensordot(weights, np.asarray(flows, dtype=np.float64), axes=(1, 0))
+
+
+def prior_fraction(
+    flow: np.ndarray,
+    offset: np.ndarray,
+    alpha_t: float,
+    min_motion_px: float = 0.5,
+    limits: tuple[float, float] = (-0.5, 1.5),
+) -> np.ndarray:
+    """Per-pixel fraction along ``flow`` (a gap's displacement, (2, X, Y)) of a predicted ``offset`` from the
+    gap's first kept frame (2, X, Y), e.g. from :meth:`~hdl_monai.baselines.timing_prior.TimingPrior.weights`:
+    float64 (X, Y), the offset projected on the flow in units of its length, clipped to ``limits`` (a path
+    may overshoot its end points a little, not run away). Pixels that move less than ``min_motion_px`` over
+    the gap keep ``alpha_t``.
+    """
+    flow = np.asarray(flow, dtype=np.float64)
+    norm2 = (flow**2).sum(0)
+    moving = norm2 >= min_motion_px**2
+    along = (np.asarray(offset, np.float64) * flow).sum(0) / np.where(moving, norm2, 1.0)
+    return np.where(moving, np.clip(along, *limits), float(alpha_t))
 
 
 def flow_estimate(

@@ -52,8 +52,10 @@ from hdl_monai.baselines.optical_flow import (
     hermite_fraction,
     hermite_timing,
     horn_schunck,
+    prior_fraction,
     spline_knot_velocities,
 )
+from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE, TimingPrior
 from hdl_monai.baselines.series import rebuild_series
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
@@ -100,6 +102,10 @@ __all__ = [
     "check_model_method",
     "predict_batches",
     "estimate_planes",
+    "resolve_timing",
+    "case_cycle_trajectories",
+    "fit_timing_prior",
+    "TimingPriorFitter",
     "latest_checkpoint",
     "raise_on_mismatch",
     "check_checkpoint",
@@ -112,7 +118,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMING = "spline"
-"""Where a hybrid model's flow guess places in-between frames at inference (see :func:`estimate_planes`)."""
+"""Where a hybrid model's flow guess places in-between frames at inference when its model has no timing prior
+for the series (see :func:`estimate_planes` and :func:`resolve_timing`); with one (``timing_prior.json`` beside
+the model file, learned at the series' frame count) the default is ``"learned"``."""
 
 METHODS = ("hdl", "r2unet")
 """Network methods: ``"hdl"`` = multi-head multi-tail R2U-Net, ``"r2unet"`` = plain R2U-Net on the 7 channels."""
@@ -369,6 +377,8 @@ class InterpolationModel:
     spec: InterpolationModelSpec
     path: Path | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    timing_prior: TimingPrior | None = None
+    """The learned timing prior found beside the model file (``timing_prior.json``), if any."""
 
 
 def load_interpolation_model(
@@ -413,7 +423,32 @@ def load_interpolation_model(
         raise InterpolationModelError(f"{path}: weights do not fit the recorded network {spec.network_config()}: {err}")
     device = torch.device(device)
     network.to(device).eval()
-    return InterpolationModel(network, spec, path, device)
+    prior_path = path.parent / TIMING_PRIOR_FILE
+    prior = TimingPrior.load(prior_path) if spec.estimate is not None and prior_path.is_file() else None
+    return InterpolationModel(network, spec, path, device, prior)
+
+
+def resolve_timing(model: InterpolationModel, timing: str | None, frames: int | None = None) -> str:
+    """The timing a hybrid model's flow guess uses: ``timing`` when given; else ``"learned"`` when the model
+    has a timing prior learned at the series' number of ``frames`` per cycle (any, when ``frames`` is None),
+    and :data:`DEFAULT_TIMING` when not. A prior from series of another length comes from another protocol
+    (the phantom's 50 frames, say, against a scanner's 20), where its cycle is not to be trusted by default;
+    ``timing="learned"`` still uses it, resampled.
+
+    Raises:
+        ValueError: an unknown timing, or ``"learned"`` for a model without a prior (names the missing file).
+    """
+    prior = model.timing_prior
+    if timing is None:
+        fits = prior is not None and (frames is None or prior.frames == int(frames))
+        return "learned" if fits else DEFAULT_TIMING
+    if timing not in TIMINGS:
+        raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
+    if timing == "learned" and prior is None and model.spec.estimate is not None:
+        where = Path(model.path).parent / TIMING_PRIOR_FILE if model.path else TIMING_PRIOR_FILE
+        raise ValueError(f"timing 'learned' needs a timing prior, and {where} does not exist "
+                         "(make it with `hdl-monai fit-timing-prior DATASET MODEL`)")
+    return timing
 
 
 def model_method(spec: InterpolationModelSpec) -> str:
@@ -714,6 +749,7 @@ def estimate_planes(
     roi_mask: np.ndarray | None,
     plan: Sequence[Any],
     timing: str = DEFAULT_TIMING,
+    prior: TimingPrior | None = None,
 ) -> list[np.ndarray]:
     """The classical guesses (2, rx, ry) a model of ``spec`` takes, one per step of an ``interpolation_plan``
     (an empty list when ``spec.estimate`` is None). ``roi`` / ``roi_mask``: (rx, ry, T) normalised magnitude
@@ -726,10 +762,15 @@ def estimate_planes(
     moves faster than its neighbours gets a slow-fast-slow S-curve, so a velocity peak between kept frames
     is not flattened; benchmarks/results/phase_sampling_bound.md), ``"spline"`` by the same Hermite
     fraction with the speeds at the kept frames of a periodic spline through all of them
-    (:func:`~hdl_monai.baselines.optical_flow.spline_knot_velocities`).
+    (:func:`~hdl_monai.baselines.optical_flow.spline_knot_velocities`), ``"learned"`` by the positions
+    ``prior`` (a :class:`~hdl_monai.baselines.timing_prior.TimingPrior`, required then) predicts for every frame
+    of the cycle from the kept frames' (the running sum of the gaps' flows, pixel by pixel), projected on the
+    gap's flow (:func:`~hdl_monai.baselines.optical_flow.prior_fraction`).
     """
     if timing not in TIMINGS:
         raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
+    if timing == "learned" and prior is None and spec.estimate is not None:
+        raise ValueError("timing 'learned' needs a timing prior (prior=None)")
     if spec.estimate is None or not plan:
         return []
     T = roi.shape[-1]
@@ -741,6 +782,13 @@ def estimate_planes(
     index = {pair: i for i, (pair, _) in enumerate(gaps)}
     if smooth and timing == "spline":
         knots = spline_knot_velocities(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
+    if smooth and timing == "learned":
+        steps = np.stack([flows[pair] for pair, _ in gaps])  # (n, 2, X, Y)
+        positions = np.concatenate([np.zeros((1,) + steps.shape[1:]), np.cumsum(steps, axis=0)])  # knots + T
+        drift = positions[-1] / T  # the cycle's net displacement, taken out as a constant speed
+        periodic = positions[:-1] - np.asarray(kept, float)[:, None, None, None] * drift
+        track = np.tensordot(prior.weights(T, kept), periodic, axes=(1, 0))  # (T, 2, X, Y)
+        track += np.arange(T, dtype=float)[:, None, None, None] * drift
     out = []
     for step in plan:
         pair = (step.tau, (step.tau + step.K + 1) % T)
@@ -749,6 +797,8 @@ def estimate_planes(
             i, nxt = index[pair], (index[pair] + 1) % len(gaps)
             if timing == "spline":
                 alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[nxt], alpha)
+            elif timing == "learned":
+                alpha = prior_fraction(flows[pair], track[step.target] - track[step.tau], alpha)
             else:
                 (before, g0), (after, g1) = gaps[i - 1], gaps[nxt]
                 alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
@@ -756,6 +806,132 @@ def estimate_planes(
         out.append(interpolation_estimate(spec.estimate, roi[..., pair[0]], roi[..., pair[1]], alpha, *masks,
                                           flow=flows[pair]))
     return out
+
+
+def case_cycle_trajectories(
+    case: Case,
+    spec: InterpolationModelSpec,
+    pixels: int = 400,
+    rng: np.random.Generator | int | None = 0,
+    dilate_px: int = 2,
+) -> np.ndarray:
+    """Trajectories (2 P, T) of up to ``pixels`` pixels of one full-frame case, for a
+    :class:`~hdl_monai.baselines.timing_prior.TimingPrior`: on the model's LV-centred ROI with its magnitude
+    normalisation, Horn-Schunck flows between every pair of consecutive frames (the last back to frame 0),
+    positions by :func:`~hdl_monai.baselines.timing_prior.cycle_trajectories`, at pixels of the mask
+    (``spec.mask_labels``) of the first labelled frame that has any (frame 0 when every frame is labelled),
+    grown by ``dilate_px`` and drawn at random with ``rng``.
+
+    Raises:
+        CaseError: no label, fewer than 3 frames, or no labelled frame with a pixel of the mask labels.
+    """
+    from hdl_monai.baselines.timing_prior import cycle_trajectories
+
+    if case.label is None:
+        raise CaseError(f"{case.name}: a timing prior needs a label.nii.gz (the mask {spec.mask_labels} of a frame)")
+    T = case.frames
+    if T < 3:
+        raise CaseError(f"{case.name}: {T} frames; a cycle needs at least 3")
+    labelled = sorted(case.labelled_frames) if case.labelled_frames else range(T)
+    first = next((int(f) for f in labelled if np.isin(case.label[..., f], spec.mask_labels).any()), None)
+    if first is None:
+        raise CaseError(f"{case.name}: no labelled frame has a pixel with label {spec.mask_labels}")
+    label = case.label[..., first : first + 1]
+    box = CropLVROI(spec.roi_size, on_missing="image_center").compute_box(case.magnitude.shape[:2], label=label)
+    roi_mag = crop_roi(case.magnitude, box, "min")
+    roi = normalize_magnitude(roi_mag, magnitude_scale(roi_mag, spec.magnitude_percentile))
+    mask = mask_from_label(crop_roi(label, box, 0), spec.mask_labels)[..., 0] > 0
+    if dilate_px > 0:
+        mask = ndimage.binary_dilation(mask, iterations=int(dilate_px))
+    flows = np.stack([horn_schunck(roi[..., t], roi[..., (t + 1) % T]) for t in range(T)])
+    rows = cycle_trajectories(flows, mask)  # (2 P_all, T): x rows then y rows
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    count = rows.shape[0] // 2
+    chosen = np.sort(rng.choice(count, size=min(int(pixels), count), replace=False))
+    return np.concatenate([rows[chosen], rows[count + chosen]])
+
+
+def fit_timing_prior(
+    dataset: str | os.PathLike,
+    model: str | os.PathLike | InterpolationModel | InterpolationModelSpec,
+    split: str = "training",
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    pixels: int = 400,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Learn the "learned" timing of a hybrid interpolation model from the full-frame cases of a split and
+    write it (default: ``timing_prior.json`` beside the model file, where inference finds it; ``model`` may
+    also be a bare spec, with ``out``).
+
+    Every case gives :func:`case_cycle_trajectories` on the model's ROI settings; cases of another length
+    than the most common one are resampled to it (periodic Fourier interpolation). Only magnitude and the
+    frame-0 label are read, so any training set of the interpolation network serves (no velocity needed).
+
+    Raises:
+        FileNotFoundError: no dataset / model. OverwriteError: the output exists and not ``overwrite``.
+        CaseError: a case that cannot give trajectories (named). ValueError: the split is empty.
+    """
+    from tqdm.auto import tqdm
+
+    from hdl_monai.baselines.timing_prior import TimingPrior, fourier_resampler
+    from hdl_monai.data.atomic import OverwriteError
+
+    if isinstance(model, InterpolationModelSpec):
+        if out is None:
+            raise ValueError("fit_timing_prior: give out= when passing a model spec instead of a model file")
+        spec = model
+    else:
+        loaded = model if isinstance(model, InterpolationModel) else load_interpolation_model(model)
+        spec = loaded.spec
+    target = Path(out) if out is not None else Path(loaded.path).parent / TIMING_PRIOR_FILE
+    if target.exists() and not overwrite:
+        raise OverwriteError(f"{target}: exists; pass overwrite=True (--overwrite) to replace it")
+    dirs = case_dirs(dataset, [split])
+    if not dirs:
+        raise ValueError(f"{dataset}: no cases in split {split!r}")
+    rng = np.random.default_rng(seed)
+    per_case = []
+    for case_dir in tqdm(dirs, desc=f"timing prior ({split})", unit="case", disable=not progress):
+        per_case.append(case_cycle_trajectories(load_case(case_dir), spec, pixels, rng))
+    lengths = [rows.shape[1] for rows in per_case]
+    frames = max(set(lengths), key=lambda n: (lengths.count(n), n))
+    rows = np.concatenate([r if r.shape[1] == frames else r @ fourier_resampler(r.shape[1], frames).T for r in per_case])
+    prior = TimingPrior.fit(rows, cases=len(per_case), source=f"{Path(dataset)} split {split}, {pixels} pixels per case")
+    return prior.save(target, overwrite=overwrite)
+
+
+class TimingPriorFitter:
+    """Ignite handler of the interpolation bundle's training: when training completes, fit the timing prior
+    (:func:`fit_timing_prior`) on the training split of ``dataset_dir`` with ``spec``'s ROI settings and write
+    ``output_dir/timing_prior.json`` beside ``model.pt``, so the trained model has its "learned" timing. Does
+    nothing for a model without a flow guess (``spec.estimate`` None) or with ``enabled`` False; only rank 0
+    writes under DDP. A case that cannot give trajectories is a logged error, not a failed training."""
+
+    def __init__(self, dataset_dir: str | os.PathLike, output_dir: str | os.PathLike, spec: InterpolationModelSpec,
+                 enabled: bool = True, split: str = "training", pixels: int = 400) -> None:
+        self.dataset_dir, self.output_dir, self.spec = Path(dataset_dir), Path(output_dir), spec
+        self.enabled, self.split, self.pixels = bool(enabled), split, int(pixels)
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine=None) -> Path | None:
+        dist = torch.distributed
+        if not self.enabled or self.spec.estimate is None or (dist.is_available() and dist.is_initialized()
+                                                              and dist.get_rank() != 0):
+            return None
+        try:
+            path = fit_timing_prior(self.dataset_dir, self.spec, split=self.split, pixels=self.pixels,
+                                    out=self.output_dir / TIMING_PRIOR_FILE, overwrite=True, progress=False)
+        except (CaseError, ValueError, OSError) as err:
+            logger.error("timing prior not written (%s); inference falls back to the spline timing", err)
+            return None
+        logger.info("timing prior written to %s", path)
+        return path
 
 
 @torch.no_grad()
@@ -768,7 +944,7 @@ def interpolate_with_model(
     threshold: float = 0.5,
     largest_component: bool = True,
     expect: Mapping[str, Any] | None = None,
-    timing: str = DEFAULT_TIMING,
+    timing: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild a case down-sampled by K with a trained interpolation network (HDL module 1, inference).
 
@@ -794,9 +970,12 @@ def interpolate_with_model(
         device: torch device for the network (ignored for a loaded model).
         expect: settings the caller relies on (see :func:`load_interpolation_model`).
         timing: for a hybrid model (``spec.estimate``), where its flow guess places the in-between frames:
-            "spline" (default: speeds at the kept frames from a periodic spline through all of them),
-            "cubic" (speeds from the two neighbouring gaps) or "linear" (constant speed within each gap, as
-            in training); see :func:`estimate_planes`.
+            "learned" (the model's timing prior, ``timing_prior.json`` beside its file: positions at every
+            frame predicted from the kept frames' as in the training cycles), "spline" (speeds at the kept
+            frames from a periodic spline through all of them), "cubic" (speeds from the two neighbouring
+            gaps) or "linear" (constant speed within each gap, as in training); None: "learned" when the
+            model has a prior learned at the case's frame count, else "spline" (:func:`resolve_timing`,
+            :func:`estimate_planes`).
 
     Returns:
         (magnitude (X, Y, T) float32 in scanner units, label (X, Y, T) uint8).
@@ -812,6 +991,7 @@ def interpolate_with_model(
     )
     spec, network = model.spec, model.network
     network.eval()
+    timing = resolve_timing(model, timing, case.frames)
     K, T = int(K), case.frames
     kept = _check_case_for_model(case, K, spec)
     plan = interpolation_plan(T, K)
@@ -835,7 +1015,7 @@ def interpolate_with_model(
     roi_mask[..., kept] = mask_from_label(crop_roi(kept_label, box, 0), spec.mask_labels)
 
     inputs = []
-    guesses = estimate_planes(spec, roi, roi_mask, plan, timing)
+    guesses = estimate_planes(spec, roi, roi_mask, plan, timing, model.timing_prior)
     for i, step in enumerate(plan):
         b = (step.tau + step.K + 1) % T
         cond = condition_maps(step.tau, step.k, step.K, T, spec.roi_size, spec.K_max, spec.include_K)

@@ -1021,7 +1021,7 @@ class InterpolationSample(Transform):
             raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {estimate!r}")
         from hdl_monai.baselines.optical_flow import TIMINGS  # baselines import this module
 
-        sample_timings = [t for t in TIMINGS if t != "spline"]  # a sample holds one gap, not the whole cycle
+        sample_timings = [t for t in TIMINGS if t in ("linear", "cubic")]  # a sample holds one gap, not the cycle
         if timing not in sample_timings:
             raise ValueError(f"timing must be one of {sample_timings} for a training sample, got {timing!r}")
         self.timing = timing
