@@ -109,3 +109,22 @@ def test_split_by_subject_keeps_subjects_together():
     assert not (subjects["training"] & subjects["validation"]) and not (subjects["training"] & subjects["test"])
     assert sum(len(items) for items in datalist.values()) == 30
     assert len(subjects["training"]) == 6
+
+
+def test_atomic_text_files_get_a_normal_mode_and_never_overwrite_unasked(tmp_path):
+    import os
+    import stat
+
+    from hdl_monai.data.atomic import OverwriteError, atomic_write_json, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "out" / "a.json", {"x": 1})
+    finally:
+        os.umask(old)
+    # readable like any file the user writes (0644 under umask 022), not mkstemp's private 0600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.read_text() == '{\n  "x": 1\n}\n'
+    with pytest.raises(OverwriteError, match="a.json: exists"):
+        atomic_write_text(path, "new", overwrite=False)
+    assert path.read_text() == '{\n  "x": 1\n}\n' and [p.name for p in path.parent.iterdir()] == ["a.json"]
