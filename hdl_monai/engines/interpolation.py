@@ -867,7 +867,7 @@ def fit_timing_prior(
 
     Every case gives :func:`case_cycle_trajectories` on the model's ROI settings; cases of another length
     than the most common one are resampled to it (periodic Fourier interpolation). Only magnitude and the
-    frame-0 label are read, so any training set of the interpolation network serves (no velocity needed).
+    labels of one frame are read, so any training set of the interpolation network serves (no velocity needed).
 
     Raises:
         FileNotFoundError: no dataset / model. OverwriteError: the output exists and not ``overwrite``.
