@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from hdl_monai.baselines.timing_prior import TimingPrior
+from hdl_monai.baselines.timing_prior import TimingPrior, periodic_positions
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import load_case
 from hdl_monai.data.loading import datalist_items
@@ -81,8 +81,7 @@ def rebuild(curve: np.ndarray, K: int, prior: TimingPrior | None = None) -> dict
     out = {"gap mean": gap_mean, "cubic": cubic, "hermite": hermite}
     if prior is not None:
         kept = kept_frames(T, K)
-        drift = position[T] / T
-        periodic = position[:T] - drift * np.arange(T)
+        periodic, drift = periodic_positions(steps)  # every frame's position, net drift out
         track = prior.weights(T, kept) @ periodic[kept]
         out["learned"] = CubicSpline(np.arange(T + 1.0), np.append(track, track[0]), bc_type="periodic")(np.arange(T), 1) + drift
     return out

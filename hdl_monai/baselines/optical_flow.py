@@ -21,12 +21,14 @@ __all__ = [
     "hermite_fraction",
     "hermite_timing",
     "spline_knot_velocities",
+    "prior_fraction",
 ]
 
 TIMINGS = ("linear", "cubic", "spline", "learned")
 """How far along the flow an in-between frame is placed: constant speed; a cubic per gap whose end speeds
-come from the two neighbouring gaps (:func:`hermite_timing`); or a cubic per gap whose end speeds are those
-of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`)."""
+come from the two neighbouring gaps (:func:`hermite_timing`); a cubic per gap whose end speeds are those
+of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`); or where a learned
+timing prior puts it (:func:`prior_fraction`, :class:`~hdl_monai.baselines.timing_prior.TimingPrior`)."""
 
 _AVERAGE = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]], dtype=np.float64) / 12.0
 
@@ -136,6 +138,16 @@ def interpolate_flow(
     return image.astype(frame0.dtype, copy=False), mask
 
 
+def _along_flow(flow: np.ndarray, vector: np.ndarray, min_motion_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """(``vector`` (2, X, Y) projected on ``flow`` (2, X, Y) in units of the flow's length, pixels whose flow
+    is at least ``min_motion_px`` long): float64 (X, Y) and bool (X, Y); the projection is 0 where the flow
+    is shorter (its value there is not to be used)."""
+    flow = np.asarray(flow, dtype=np.float64)
+    norm2 = (flow**2).sum(0)
+    moving = norm2 >= min_motion_px**2
+    return (np.asarray(vector, np.float64) * flow).sum(0) / np.where(moving, norm2, 1.0), moving
+
+
 def hermite_fraction(
     flow: np.ndarray,
     gap: int,
@@ -153,13 +165,9 @@ def hermite_fraction(
     less than ``min_motion_px`` over the gap keep ``alpha_t``. End velocities equal to the gap's mean
     velocity give ``alpha_t`` exactly.
     """
-    flow = np.asarray(flow, dtype=np.float64)
-    norm2 = (flow**2).sum(0)
-    moving = norm2 >= min_motion_px**2
-
     def slope(velocity: np.ndarray) -> np.ndarray:
-        along = gap * (np.asarray(velocity, np.float64) * flow).sum(0) / np.where(moving, norm2, 1.0)
-        return np.where(moving, np.clip(along, 0.0, max_slope), 1.0)
+        along, moving = _along_flow(flow, velocity, min_motion_px)
+        return np.where(moving, np.clip(gap * along, 0.0, max_slope), 1.0)
 
     m0, m1 = slope(start_velocity), slope(end_velocity)
     t = float(alpha_t)
@@ -236,10 +244,7 @@ def prior_fraction(
     may overshoot its end points a little, not run away). Pixels that move less than ``min_motion_px`` over
     the gap keep ``alpha_t``.
     """
-    flow = np.asarray(flow, dtype=np.float64)
-    norm2 = (flow**2).sum(0)
-    moving = norm2 >= min_motion_px**2
-    along = (np.asarray(offset, np.float64) * flow).sum(0) / np.where(moving, norm2, 1.0)
+    along, moving = _along_flow(flow, offset, min_motion_px)
     return np.where(moving, np.clip(along, *limits), float(alpha_t))
 
 

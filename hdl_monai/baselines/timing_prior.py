@@ -14,7 +14,8 @@ in training and use, as it is in gated cine.
 A prior learned at M frames per cycle serves a series of any length T: the matrix is resampled to T frames by
 periodic band-limited (Fourier) interpolation.
 
-:class:`TimingPrior` (fit, save, load, :meth:`~TimingPrior.weights`) and :func:`cycle_trajectories`.
+:class:`TimingPrior` (fit, save, load, :meth:`~TimingPrior.weights`), :func:`cycle_trajectories` and
+:func:`periodic_positions`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import numpy as np
 
 from hdl_monai.data.atomic import OverwriteError, atomic_write_json
 
-__all__ = ["TIMING_PRIOR_FILE", "TimingPrior", "TimingPriorError", "cycle_trajectories", "fourier_resampler"]
+__all__ = [
+    "TIMING_PRIOR_FILE", "TimingPrior", "TimingPriorError", "cycle_trajectories", "fourier_resampler", "periodic_positions",
+]
 
 TIMING_PRIOR_FILE = "timing_prior.json"  # beside the interpolation model file it serves
 _FORMAT = "hdl_monai.timing_prior.v1"
@@ -53,6 +56,20 @@ def fourier_resampler(m: int, t: int) -> np.ndarray:
     return (1.0 + 2.0 * (cos_dst @ cos_src + sin_dst @ sin_src)) / m
 
 
+def periodic_positions(steps: np.ndarray, lengths=None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions at the n knots of one cycle from the n displacements ``steps`` (n, ...) between consecutive
+    knots (the last one back to the first), ``lengths`` frames apart (default 1 each): the running sum from
+    0 at knot 0, with the cycle's net displacement taken out as a constant speed. Returns (positions
+    (n, ...) float64, that speed per frame (...))."""
+    steps = np.asarray(steps, dtype=np.float64)
+    n = steps.shape[0]
+    lengths = np.ones(n) if lengths is None else np.asarray(lengths, dtype=np.float64)
+    times = np.concatenate([[0.0], np.cumsum(lengths)])
+    positions = np.concatenate([np.zeros((1,) + steps.shape[1:]), np.cumsum(steps, axis=0)])
+    drift = positions[-1] / times[-1]
+    return positions[:-1] - times[:-1].reshape((-1,) + (1,) * (steps.ndim - 1)) * drift, drift
+
+
 def cycle_trajectories(flows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel trajectories of one cycle from its T consecutive-frame flows (T, 2, X, Y) (flow t: frame t to
     t + 1, the last one back to frame 0): float64 (2 P, T), the x then y positions of the P pixels where
@@ -62,8 +79,7 @@ def cycle_trajectories(flows: np.ndarray, mask: np.ndarray | None = None) -> np.
     if flows.ndim != 4 or flows.shape[1] != 2:
         raise ValueError(f"flows must be (T, 2, X, Y), got shape {flows.shape}")
     T = flows.shape[0]
-    positions = np.concatenate([np.zeros((1,) + flows.shape[1:]), np.cumsum(flows, axis=0)])  # (T + 1, 2, X, Y)
-    positions = positions[:T] - positions[T][None] * (np.arange(T) / T)[:, None, None, None]
+    positions, _ = periodic_positions(flows)
     rows = positions.reshape(T, 2, -1)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)

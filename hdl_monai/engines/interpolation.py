@@ -55,7 +55,7 @@ from hdl_monai.baselines.optical_flow import (
     prior_fraction,
     spline_knot_velocities,
 )
-from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE, TimingPrior
+from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE, TimingPrior, periodic_positions
 from hdl_monai.baselines.series import rebuild_series
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
@@ -783,10 +783,8 @@ def estimate_planes(
     if smooth and timing == "spline":
         knots = spline_knot_velocities(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
     if smooth and timing == "learned":
-        steps = np.stack([flows[pair] for pair, _ in gaps])  # (n, 2, X, Y)
-        positions = np.concatenate([np.zeros((1,) + steps.shape[1:]), np.cumsum(steps, axis=0)])  # knots + T
-        drift = positions[-1] / T  # the cycle's net displacement, taken out as a constant speed
-        periodic = positions[:-1] - np.asarray(kept, float)[:, None, None, None] * drift
+        # the kept frames' positions (running sum of the gaps' flows, net drift out), pixel by pixel
+        periodic, drift = periodic_positions(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
         track = np.tensordot(prior.weights(T, kept), periodic, axes=(1, 0))  # (T, 2, X, Y)
         track += np.arange(T, dtype=float)[:, None, None, None] * drift
     out = []

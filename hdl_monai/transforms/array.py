@@ -1019,9 +1019,7 @@ class InterpolationSample(Transform):
     ) -> None:
         if estimate is not None and estimate not in ESTIMATES:
             raise ValueError(f"estimate must be None or one of {list(ESTIMATES)}, got {estimate!r}")
-        from hdl_monai.baselines.optical_flow import TIMINGS  # baselines import this module
-
-        sample_timings = [t for t in TIMINGS if t in ("linear", "cubic")]  # a sample holds one gap, not the cycle
+        sample_timings = ["linear", "cubic"]  # of TIMINGS: a sample holds one gap, not the whole cycle
         if timing not in sample_timings:
             raise ValueError(f"timing must be one of {sample_timings} for a training sample, got {timing!r}")
         self.timing = timing
