@@ -343,3 +343,21 @@ def test_fit_timing_prior_beside_the_model_and_its_default(tmp_path, capsys):
     # the command writes where it is told and says so
     main(["fit_timing_prior", str(data), str(path), "--out", str(tmp_path / "p.json"), "--pixels", "20"])
     assert "timing prior written to" in capsys.readouterr().out and TimingPrior.load(tmp_path / "p.json").cases == prior.cases
+
+
+def test_timing_prior_fitter_moves_a_stale_prior_aside_when_fitting_fails(tmp_path):
+    from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE
+    from hdl_monai.engines.interpolation import InterpolationModelSpec, TimingPriorFitter
+
+    spec = InterpolationModelSpec(network_kwargs={"channels": [4, 8], "recurrence": 1}, roi_size=(32, 32),
+                                  estimate="optical_flow")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / TIMING_PRIOR_FILE).write_text('{"from": "an earlier run"}')
+    fitter = TimingPriorFitter(tmp_path / "no_such_dataset", out, spec)
+    assert fitter() is None
+    # the earlier run's prior no longer sits beside the new model, and it is kept, not deleted
+    assert not (out / TIMING_PRIOR_FILE).exists()
+    assert (out / (TIMING_PRIOR_FILE + ".stale")).read_text() == '{"from": "an earlier run"}'
+    # nothing to move the second time; still no prior written
+    assert fitter() is None and not (out / TIMING_PRIOR_FILE).exists()

@@ -905,7 +905,9 @@ class TimingPriorFitter:
     (:func:`fit_timing_prior`) on the training split of ``dataset_dir`` with ``spec``'s ROI settings and write
     ``output_dir/timing_prior.json`` beside ``model.pt``, so the trained model has its "learned" timing. Does
     nothing for a model without a flow guess (``spec.estimate`` None) or with ``enabled`` False; only rank 0
-    writes under DDP. A case that cannot give trajectories is a logged error, not a failed training."""
+    writes under DDP. A case that cannot give trajectories is a logged error, not a failed training; a
+    ``timing_prior.json`` an earlier run left in ``output_dir`` is then renamed ``timing_prior.json.stale``
+    (kept, not deleted) so it does not pass as the new model's prior."""
 
     def __init__(self, dataset_dir: str | os.PathLike, output_dir: str | os.PathLike, spec: InterpolationModelSpec,
                  enabled: bool = True, split: str = "training", pixels: int = 400) -> None:
@@ -927,6 +929,11 @@ class TimingPriorFitter:
                                     out=self.output_dir / TIMING_PRIOR_FILE, overwrite=True, progress=False)
         except (CaseError, ValueError, OSError) as err:
             logger.error("timing prior not written (%s); inference falls back to the spline timing", err)
+            stale = self.output_dir / TIMING_PRIOR_FILE
+            if stale.is_file():
+                aside = stale.with_name(stale.name + ".stale")
+                os.replace(stale, aside)
+                logger.error("%s was from an earlier training, not this model's: moved to %s", stale, aside)
             return None
         logger.info("timing prior written to %s", path)
         return path
