@@ -27,8 +27,10 @@ __all__ = [
 TIMINGS = ("linear", "cubic", "spline", "learned")
 """How far along the flow an in-between frame is placed: constant speed; a cubic per gap whose end speeds
 come from the two neighbouring gaps (:func:`hermite_timing`); a cubic per gap whose end speeds are those
-of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`); or where a learned
-timing prior puts it (:func:`prior_fraction`, :class:`~hdl_monai.baselines.timing_prior.TimingPrior`)."""
+of a periodic cubic spline through every kept frame (:func:`spline_knot_velocities`); or at the whole
+displacement a learned timing prior predicts, which may leave the flow's straight line (``offset`` of
+:func:`interpolate_flow`, blend weights by :func:`prior_fraction`;
+:class:`~hdl_monai.baselines.timing_prior.TimingPrior`)."""
 
 _AVERAGE = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]], dtype=np.float64) / 12.0
 
@@ -109,6 +111,7 @@ def interpolate_flow(
     alpha_t: float | np.ndarray,
     flow: np.ndarray | None = None,
     masks: tuple[np.ndarray, np.ndarray] | None = None,
+    offset: np.ndarray | None = None,
     **flow_kwargs,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The frame at fraction ``alpha_t`` (0 = frame0, 1 = frame1) between two frames.
@@ -121,19 +124,25 @@ def interpolate_flow(
     ``alpha_t`` may also be an (X, Y) map (a per-pixel fraction along the flow, e.g. :func:`hermite_timing`);
     the blend weights then follow it pixel by pixel.
 
+    ``offset`` (2, X, Y), when given, is the new frame's displacement from frame0 in place of
+    ``alpha_t * flow``: p comes from frame0 at p - offset(p) and from frame1 at p + flow(p) - offset(p), so a
+    path that leaves the straight line between the two frames (a pixel that turns within the gap) is
+    followed; ``alpha_t`` then only sets the blend weights.
+
     Returns:
         (image, mask or None)
     """
     if flow is None:
         flow = horn_schunck(frame0, frame1, **flow_kwargs)
     alpha_t = np.asarray(alpha_t, dtype=np.float64)
-    back = warp(frame0, -alpha_t * flow)
-    fwd = warp(frame1, (1 - alpha_t) * flow)
+    to_new = alpha_t * flow if offset is None else np.asarray(offset, dtype=np.float64)
+    back = warp(frame0, -to_new)
+    fwd = warp(frame1, flow - to_new)
     image = (1 - alpha_t) * back + alpha_t * fwd
     mask = None
     if masks is not None:
-        m0 = warp(masks[0].astype(np.float64), -alpha_t * flow, order=0)
-        m1 = warp(masks[1].astype(np.float64), (1 - alpha_t) * flow, order=0)
+        m0 = warp(masks[0].astype(np.float64), -to_new, order=0)
+        m1 = warp(masks[1].astype(np.float64), flow - to_new, order=0)
         mask = np.where(alpha_t <= 0.5, m0, m1).astype(masks[0].dtype)
     return image.astype(frame0.dtype, copy=False), mask
 
@@ -254,6 +263,7 @@ def flow_estimate(
     alpha_t: float | np.ndarray,
     masks: tuple[np.ndarray, np.ndarray] | None = None,
     flow: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
     **flow_kwargs,
 ) -> np.ndarray:
     """The optical-flow guess at fraction ``alpha_t`` (a number, or an (X, Y) map such as
@@ -262,17 +272,19 @@ def flow_estimate(
 
     Plane 0 is :func:`interpolate_flow`'s image. Plane 1 is the two masks moved with the same flow but
     bilinearly, and blended with weights (1 - alpha_t, alpha_t) like the image, so it is a probability
-    in [0, 1] rather than the baseline's nearest-frame label (zeros without ``masks``).
+    in [0, 1] rather than the baseline's nearest-frame label (zeros without ``masks``). ``offset``: the
+    displacement from frame0 in place of ``alpha_t * flow`` (:func:`interpolate_flow`).
 
     Returns:
         float32 (2, X, Y).
     """
     if flow is None:
         flow = horn_schunck(frame0, frame1, **flow_kwargs)
-    image, _ = interpolate_flow(np.asarray(frame0, np.float64), np.asarray(frame1, np.float64), alpha_t, flow=flow)
+    image, _ = interpolate_flow(np.asarray(frame0, np.float64), np.asarray(frame1, np.float64), alpha_t, flow=flow,
+                                offset=offset)
     mask = np.zeros_like(image)
     if masks is not None:
         mask, _ = interpolate_flow(
-            np.asarray(masks[0], np.float64), np.asarray(masks[1], np.float64), alpha_t, flow=flow
+            np.asarray(masks[0], np.float64), np.asarray(masks[1], np.float64), alpha_t, flow=flow, offset=offset
         )
     return np.stack([image, np.clip(mask, 0.0, 1.0)]).astype(np.float32)

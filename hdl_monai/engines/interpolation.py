@@ -764,8 +764,12 @@ def estimate_planes(
     fraction with the speeds at the kept frames of a periodic spline through all of them
     (:func:`~hdl_monai.baselines.optical_flow.spline_knot_velocities`), ``"learned"`` by the positions
     ``prior`` (a :class:`~hdl_monai.baselines.timing_prior.TimingPrior`, required then) predicts for every frame
-    of the cycle from the kept frames' (the running sum of the gaps' flows, pixel by pixel), projected on the
-    gap's flow (:func:`~hdl_monai.baselines.optical_flow.prior_fraction`).
+    of the cycle from the kept frames' (the running sum of the gaps' flows, pixel by pixel): the frame is
+    warped by the whole predicted displacement (``offset`` of
+    :func:`~hdl_monai.baselines.optical_flow.interpolate_flow`), so a pixel's path may leave the straight line
+    of its gap's flow (a rotation that starts as the wall moves in, a twist that reverses within the gap);
+    the blend weights are that displacement projected on the gap's flow
+    (:func:`~hdl_monai.baselines.optical_flow.prior_fraction`, within [0, 1]).
     """
     if timing not in TIMINGS:
         raise ValueError(f"timing must be one of {list(TIMINGS)}, got {timing!r}")
@@ -791,18 +795,20 @@ def estimate_planes(
     for step in plan:
         pair = (step.tau, (step.tau + step.K + 1) % T)
         alpha: float | np.ndarray = step.k / (step.K + 1)
+        offset = None
         if smooth:
             i, nxt = index[pair], (index[pair] + 1) % len(gaps)
             if timing == "spline":
                 alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[nxt], alpha)
             elif timing == "learned":
-                alpha = prior_fraction(flows[pair], track[step.target] - track[step.tau], alpha)
+                offset = track[step.target] - track[step.tau]
+                alpha = prior_fraction(flows[pair], offset, alpha, limits=(0.0, 1.0))  # blend weights only
             else:
                 (before, g0), (after, g1) = gaps[i - 1], gaps[nxt]
                 alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
         masks = (None, None) if roi_mask is None else (roi_mask[..., pair[0]], roi_mask[..., pair[1]])
         out.append(interpolation_estimate(spec.estimate, roi[..., pair[0]], roi[..., pair[1]], alpha, *masks,
-                                          flow=flows[pair]))
+                                          flow=flows[pair], offset=offset))
     return out
 
 

@@ -873,19 +873,21 @@ def interpolation_estimate(
     mask_a: NdarrayOrTensor | None = None,
     mask_b: NdarrayOrTensor | None = None,
     flow: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """A classical guess of the frame at fraction ``alpha`` (a number or an (X, Y) map) between two frames, as float32 (2, X, Y) planes
     [magnitude, mask probability] (the mask plane is zero without masks).
 
     ``estimate`` ``"optical_flow"``: Horn-Schunck flow from ``frame_a`` to ``frame_b`` (or ``flow``, when
-    the caller already has it), see :func:`hdl_monai.baselines.optical_flow.flow_estimate`.
+    the caller already has it), see :func:`hdl_monai.baselines.optical_flow.flow_estimate`; ``offset``
+    (2, X, Y): the new frame's displacement from ``frame_a`` when it is not ``alpha * flow``.
     """
     if estimate not in ESTIMATES:
         raise ValueError(f"estimate must be one of {list(ESTIMATES)}, got {estimate!r}")
     from hdl_monai.baselines.optical_flow import flow_estimate  # baselines import this module
 
     masks = None if mask_a is None or mask_b is None else (_to_numpy(mask_a), _to_numpy(mask_b))
-    return flow_estimate(_to_numpy(frame_a), _to_numpy(frame_b), alpha, masks=masks, flow=flow)
+    return flow_estimate(_to_numpy(frame_a), _to_numpy(frame_b), alpha, masks=masks, flow=flow, offset=offset)
 
 
 CYCLE_PLANES = 2
