@@ -382,6 +382,12 @@ def test_interpolate_flow_follows_an_offset_off_the_straight_line():
     turned, _ = interpolate_flow(frame0, frame1, 0.5, flow=flow, offset=offset)
     np.testing.assert_allclose(ndimage.center_of_mass(turned), (26, 25), atol=0.05)
     np.testing.assert_allclose(turned, blob(26, 25), atol=1e-6)  # both input frames land on the same place
+    # its blend weights: the offset's share of the flow, within [0, 1]; pixels that hardly move keep alpha_t
+    from hdl_monai.baselines.optical_flow import prior_fraction
+
+    np.testing.assert_allclose(prior_fraction(flow, offset, 0.3), 0.5)
+    np.testing.assert_allclose(prior_fraction(flow, 1.4 * flow, 0.3), 1.0)
+    np.testing.assert_allclose(prior_fraction(0.1 * flow / 10, offset, 0.3), 0.3)
 
 
 def test_learned_timing_follows_a_turning_path():

@@ -245,13 +245,13 @@ def prior_fraction(
     offset: np.ndarray,
     alpha_t: float,
     min_motion_px: float = 0.5,
-    limits: tuple[float, float] = (-0.5, 1.5),
+    limits: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Per-pixel fraction along ``flow`` (a gap's displacement, (2, X, Y)) of a predicted ``offset`` from the
     gap's first kept frame (2, X, Y), e.g. from :meth:`~hdl_monai.baselines.timing_prior.TimingPrior.weights`:
-    float64 (X, Y), the offset projected on the flow in units of its length, clipped to ``limits`` (a path
-    may overshoot its end points a little, not run away). Pixels that move less than ``min_motion_px`` over
-    the gap keep ``alpha_t``.
+    float64 (X, Y), the offset projected on the flow in units of its length, clipped to ``limits``. The
+    learned timing uses it as the blend weight of the gap's second kept frame (so within [0, 1]). Pixels
+    that move less than ``min_motion_px`` over the gap keep ``alpha_t``.
     """
     along, moving = _along_flow(flow, offset, min_motion_px)
     return np.where(moving, np.clip(along, *limits), float(alpha_t))

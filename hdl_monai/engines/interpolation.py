@@ -802,7 +802,7 @@ def estimate_planes(
                 alpha = hermite_fraction(flows[pair], gaps[i][1], knots[i], knots[nxt], alpha)
             elif timing == "learned":
                 offset = track[step.target] - track[step.tau]
-                alpha = prior_fraction(flows[pair], offset, alpha, limits=(0.0, 1.0))  # blend weights only
+                alpha = prior_fraction(flows[pair], offset, alpha)  # blend weights only
             else:
                 (before, g0), (after, g1) = gaps[i - 1], gaps[nxt]
                 alpha = hermite_timing(flows[pair], gaps[i][1], (flows[before], g0), (flows[after], g1), alpha)
