@@ -784,11 +784,13 @@ def estimate_planes(
     needed = {pair for pair, _ in gaps} if smooth else {(step.tau, (step.tau + step.K + 1) % T) for step in plan}
     flows = {pair: horn_schunck(roi[..., pair[0]], roi[..., pair[1]]) for pair in sorted(needed)}
     index = {pair: i for i, (pair, _) in enumerate(gaps)}
+    if smooth and timing in ("spline", "learned"):  # both read the whole cycle's gaps
+        gap_flows, gap_lengths = np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps]
     if smooth and timing == "spline":
-        knots = spline_knot_velocities(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
+        knots = spline_knot_velocities(gap_flows, gap_lengths)
     if smooth and timing == "learned":
         # the kept frames' positions (running sum of the gaps' flows, net drift out), pixel by pixel
-        periodic, drift = periodic_positions(np.stack([flows[pair] for pair, _ in gaps]), [g for _, g in gaps])
+        periodic, drift = periodic_positions(gap_flows, gap_lengths)
         track = np.tensordot(prior.weights(T, kept), periodic, axes=(1, 0))  # (T, 2, X, Y)
         track += np.arange(T, dtype=float)[:, None, None, None] * drift
     out = []
@@ -930,16 +932,16 @@ class TimingPriorFitter:
         if not self.enabled or self.spec.estimate is None or (dist.is_available() and dist.is_initialized()
                                                               and dist.get_rank() != 0):
             return None
+        target = self.output_dir / TIMING_PRIOR_FILE
         try:
             path = fit_timing_prior(self.dataset_dir, self.spec, split=self.split, pixels=self.pixels,
-                                    out=self.output_dir / TIMING_PRIOR_FILE, overwrite=True, progress=False)
+                                    out=target, overwrite=True, progress=False)
         except (CaseError, ValueError, OSError) as err:
             logger.error("timing prior not written (%s); inference falls back to the spline timing", err)
-            stale = self.output_dir / TIMING_PRIOR_FILE
-            if stale.is_file():
-                aside = stale.with_name(stale.name + ".stale")
-                os.replace(stale, aside)
-                logger.error("%s was from an earlier training, not this model's: moved to %s", stale, aside)
+            if target.is_file():
+                aside = target.with_name(target.name + ".stale")
+                os.replace(target, aside)
+                logger.error("%s was from an earlier training, not this model's: moved to %s", target, aside)
             return None
         logger.info("timing prior written to %s", path)
         return path
