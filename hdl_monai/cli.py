@@ -440,7 +440,7 @@ class Commands:
             out: folder for evaluate_phase.json/.md, table1_phase_metrics.md, table2_velocity.md and PNGs.
             k: comma-separated K values (0 = real magnitude, K > 0 = HDL-interpolated magnitude).
             phase_model: the proposed phase model.pt (default: the bundle's models/).
-            vanilla_model: a vanilla pix2pix model.pt (adds "vanilla" rows).
+            vanilla_model: a baseline model.pt of scheme pix2pix (the paper's vanilla) or vanilla (adds "vanilla" rows).
             interpolation_model: the HDL interpolation model.pt for K > 0 (default: the bundle's models/).
             split: datalist split to evaluate.
             device: torch device.

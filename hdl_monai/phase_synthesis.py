@@ -22,7 +22,7 @@ Saved model (``<output_dir>/model.pt``, :func:`save_phase_model`), a ``torch.sav
 - ``"motion"``: whether the generator also sees the in-plane velocity guess of optical flow
   (:func:`~hdl_monai.transforms.motion_planes`, 2 more input channels, after the cycle planes); absent = False;
 - ``"roi_size"``: [rx, ry] pixels of the LV-centred crop the generator works on;
-- ``"scheme"``: ``"foreground_background"`` or ``"vanilla"``; ``"threshold"``: -0.95;
+- ``"scheme"``: ``"foreground_background"``, ``"vanilla"`` or ``"pix2pix"``; ``"threshold"``: -0.95;
 - ``"magnitude_percentile"``: 99.5 (the per-series magnitude scale);
 - ``"background_stats_file"``: ``"background_stats.json"``, the fitted Gaussian, next to ``model.pt``.
 """
@@ -44,7 +44,7 @@ from monai.transforms import MapTransform
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import DIRECTIONS, Case, CaseError, load_case, save_case
 from hdl_monai.data.datalist import SPLITS, case_dirs, load_datalist, save_datalist
-from hdl_monai.engines.pix2pix import check_scheme
+from hdl_monai.engines.pix2pix import check_scheme, paints_whole_image
 from hdl_monai.networks.r2unet import R2UNet
 from hdl_monai.transforms.array import (
     FOREGROUND_THRESHOLD,
@@ -287,11 +287,11 @@ class ForegroundBackgroundInferer(Inferer):
     """Inferer for the phase generator: ``network(inputs)`` composited with background noise.
 
     ``inputs`` is the magnitude triplet (B, 3, X, Y); its middle frame (M_t) decides the foreground
-    (> ``threshold``). With ``scheme="vanilla"`` the raw generator output is returned (no split).
+    (> ``threshold``). With ``scheme="vanilla"`` or ``"pix2pix"`` the raw generator output is returned (no split).
 
     Args:
         background_stats: the fitted Gaussian (:func:`fit_background_stats`).
-        scheme: ``"foreground_background"`` or ``"vanilla"``.
+        scheme: ``"foreground_background"``, ``"vanilla"`` or ``"pix2pix"``.
         threshold: foreground threshold (-0.95).
         seed: seed of the noise; :meth:`reset` restarts the sequence.
     """
@@ -318,7 +318,7 @@ class ForegroundBackgroundInferer(Inferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any) -> torch.Tensor:
         fake = network(inputs, *args, **kwargs)
-        if self.scheme == "vanilla":
+        if paints_whole_image(self.scheme):
             return fake
         foreground = inputs[:, 1:2] > self.threshold
         return composite(fake, foreground, sample_background(fake, self.background_stats, self.generator))
@@ -527,8 +527,8 @@ def synthesize_phase(
     case's own scale (99.5th percentile of the series), cropped to the saved ROI size around the LV centre
     (centroid of labels 1 and 2 over all frames, as in training). Foreground pixels (normalised M_t > -0.95)
     inside the ROI take the generator's output; every other pixel (background, and everything outside the
-    ROI) takes Gaussian background noise (fitted mean/std per direction, ``seed``). A ``"vanilla"`` model's
-    output is used on the whole ROI. Frames are run ``batch_size`` at a time.
+    ROI) takes Gaussian background noise (fitted mean/std per direction, ``seed``). A ``"vanilla"`` or
+    ``"pix2pix"`` model's output is used on the whole ROI. Frames are run ``batch_size`` at a time.
 
     Args:
         case: the case (magnitude (X, Y, T) in scanner units and an LV label are needed; phase is not read).
@@ -577,7 +577,7 @@ def synthesize_phase(
             fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
     inside = paste_roi(np.ones((1,) + crop.shape, dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
     predicted = paste_roi(fake, box, background=0.0)  # (3, X, Y, T)
-    keep = inside if model.scheme == "vanilla" else inside & (foreground_mask(m, model.threshold) > 0.5)
+    keep = inside if paints_whole_image(model.scheme) else inside & (foreground_mask(m, model.threshold) > 0.5)
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for i, d in enumerate(DIRECTIONS):

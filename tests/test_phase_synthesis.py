@@ -22,6 +22,7 @@ from hdl_monai.engines.pix2pix import (
     build_patch_discriminator,
     checkpoint_dict,
     patch_logits,
+    paints_whole_image,
     phase_l1_loss,
 )
 from hdl_monai.networks.r2unet import R2UNet
@@ -137,6 +138,33 @@ def test_scheme_decides_where_l1_looks(batch, scheme):
     else:  # foreground only
         assert torch.all(w1[background] == 0) and torch.all(w2[background] == 0)
     assert torch.isfinite(trainer.state.output["g_loss"])
+
+
+def test_pix2pix_scheme_is_plain_l1_on_the_whole_image(batch):
+    """The paper's vanilla pix2pix: no weight maps, no split; L1 = mean |fake - phase| over every pixel."""
+    called, seen_by_d = [], []
+
+    def spy(pred, target, w1, w2):
+        called.append(True)
+        return (pred - target).abs().mean()
+
+    trainer = _trainer(batch, steps=1, scheme="pix2pix", l1_loss=spy)
+    discriminate = trainer.discriminate
+
+    def watch(phase, condition, foreground):
+        seen_by_d.append(foreground)
+        return discriminate(phase, condition, foreground)
+
+    trainer.discriminate = watch
+    trainer.run()
+    out = trainer.state.output
+    assert not called  # the weighted MAE is not used
+    assert torch.allclose(out["l1"], (out["pred"] - out["label"]).abs().mean())
+    assert seen_by_d and all(fg is None for fg in seen_by_d)  # D sees the background too
+    background = batch["foreground"] == 0
+    fake = torch.rand_like(out["pred"])
+    assert torch.equal(ForegroundBackgroundInferer(None, scheme="pix2pix")(batch["magnitude_triplet"], lambda x: fake), fake)
+    assert background.any() and paints_whole_image("pix2pix") and not paints_whole_image("foreground_background")
 
 
 def test_background_stats_fit_save_reload(dataset, tmp_path):

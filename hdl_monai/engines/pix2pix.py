@@ -19,8 +19,12 @@ Schemes (``scheme``):
   (:mod:`hdl_monai.phase_synthesis`). In training the L1 term is restricted to the foreground (the weight
   maps w1 and w2 are multiplied by the foreground mask) and the discriminator sees real and fake phase
   with the background zeroed, so neither loss asks the generator to reproduce noise.
-- ``"vanilla"`` (the paper's baseline): no split; L1 weighted by w1 and w2 on the whole image and the
+- ``"vanilla"`` (an ablation of the split alone): no split; L1 weighted by w1 and w2 on the whole image
+  (the background counts ``outside`` of :class:`~hdl_monai.transforms.array.WeightMap`, 0.1) and the
   discriminator sees the whole image.
+- ``"pix2pix"`` (the paper's baseline, "vanilla pix2pix", which validates the weighted loss and the split
+  together, section IV-D): no split and no weight maps; L1 is the plain mean ``mean(|fake - phase|)``
+  over the whole image, and the discriminator sees the whole image.
 
 The L1 term is the weighted MAE of eq. (1), ``mean(w1 * |fake - phase|) + mean(w2 * |fake - phase|)``
 (:class:`hdl_monai.losses.WeightedMAELoss`), plus, with ``myocardium_weight`` > 0,
@@ -59,12 +63,14 @@ __all__ = [
     "patch_logits",
     "prepare_phase_batch",
     "check_scheme",
+    "paints_whole_image",
     "phase_l1_loss",
     "Pix2PixTrainer",
     "checkpoint_dict",
 ]
 
-SCHEMES = ("foreground_background", "vanilla")
+SCHEMES = ("foreground_background", "vanilla", "pix2pix")
+"""Training schemes: the paper's proposal, the split-only ablation and the paper's vanilla pix2pix."""
 PAPER_LEARNING_RATE = 0.002
 """Adam learning rate of the phase module (paper, section IV-B)."""
 PIX2PIX_BETAS = (0.5, 0.999)
@@ -139,6 +145,11 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
+def paints_whole_image(scheme: str) -> bool:
+    """Whether a model of ``scheme`` paints the whole ROI (no foreground-background split)."""
+    return check_scheme(scheme) != "foreground_background"
+
+
 def phase_l1_loss(
     fake: torch.Tensor,
     phase: torch.Tensor,
@@ -170,7 +181,7 @@ class Pix2PixTrainer(Trainer):
         discriminator: patch discriminator on ``cat(phase, condition)`` (6 channels).
         g_optimizer / d_optimizer: their optimisers (the paper: Adam, lr 0.002; pix2pix betas (0.5, 0.999)).
         lambda_l1: weight of the L1 term (100 in pix2pix).
-        scheme: ``"foreground_background"`` or ``"vanilla"``.
+        scheme: one of :data:`SCHEMES` (module docstring).
         adversarial_loss: criterion ``(logits, target_is_real, for_discriminator) -> loss``; default
             ``PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)`` (plain LSGAN:
             MONAI's default would pass the scores through a leaky ReLU first).
@@ -323,7 +334,10 @@ class Pix2PixTrainer(Trainer):
             adv = engine.adversarial_loss(
                 engine.discriminate(fake, condition, fg), target_is_real=True, for_discriminator=False
             )
-            l1 = phase_l1_loss(fake.float(), phase, w1, w2, fg, engine.l1_loss)
+            if engine.scheme == "pix2pix":
+                l1 = (fake.float() - phase).abs().mean()
+            else:
+                l1 = phase_l1_loss(fake.float(), phase, w1, w2, fg, engine.l1_loss)
             if engine.myocardium_weight > 0:
                 myo = engine._batch_map(batchdata, engine.myocardium_key, condition)
                 l1 = l1 + engine.myocardium_weight * (myo * (fake.float() - phase).abs()).mean()

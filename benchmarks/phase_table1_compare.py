@@ -1,0 +1,118 @@
+"""Put Table I rows of several `hdl-monai evaluate-phase` runs side by side, per training seed and over seeds.
+
+Each `--run LABEL SEED DIR METHOD` takes the K-th Table I row of METHOD ("proposed" or "vanilla") from
+DIR/evaluate_phase.json (written by `hdl-monai evaluate-phase ... --out DIR`) and files it under LABEL and
+SEED. Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then
+how many seeds the first label beats each other label on each metric.
+
+    python benchmarks/phase_table1_compare.py --k 0 --name phase_table1_schemes \\
+        --title "Proposed vs the two baselines" --note "how the models were trained" \\
+        --run proposed 0 runs/eval_a proposed --run "vanilla pix2pix" 0 runs/eval_b vanilla ...
+
+Writes NAME.json and NAME.md under --out (benchmarks/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
+
+METRICS = (  # key, header, scale, digits, higher is better
+    ("mse", "MSE x100", 100.0, 3, False),
+    ("msew1", "MSEW1 x10", 10.0, 3, False),
+    ("msew2", "MSEW2 x100", 100.0, 3, False),
+    ("psnr", "PSNR (dB)", 1.0, 2, True),
+    ("ssim", "SSIM", 1.0, 3, True),
+    ("mse_foreground", "MSE foreground x100", 100.0, 3, False),
+    ("mse_myocardium", "MSE myocardium x100", 100.0, 3, False),
+    ("r_pooled_vs_truth", "r pooled vs truth", 1.0, 3, True),
+)
+
+
+def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], str]:
+    """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, and its model's scheme."""
+    path = Path(directory) / "evaluate_phase.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no evaluate_phase.json (run hdl-monai evaluate-phase --out {directory})")
+    payload = json.loads(path.read_text())
+    table = payload["table1"].get(str(k), {})
+    if method not in table:
+        raise KeyError(f"{path}: no {method!r} rows at K = {k} (it has K {list(payload['table1'])}, methods {list(table)})")
+    row = {key: float(table[method][key]["mean"]) for key, *_ in METRICS if key in table[method]}
+    row["r_pooled_vs_truth"] = float(payload["pearson_r_truth"][str(k)][method]["pooled"]["all"])
+    return row, payload["schemes"][method]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", nargs=4, action="append", required=True, metavar=("LABEL", "SEED", "DIR", "METHOD"))
+    parser.add_argument("--k", type=int, default=0)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    per_seed: dict[str, dict[str, dict[str, float]]] = {}
+    schemes: dict[str, str] = {}
+    sources: dict[str, dict[str, str]] = {}
+    for label, seed, directory, method in args.run:
+        row, scheme = read_row(Path(directory), method, args.k)
+        if schemes.setdefault(label, scheme) != scheme:
+            raise ValueError(f"{label!r}: runs of different schemes ({schemes[label]!r} and {scheme!r}, {directory})")
+        per_seed.setdefault(label, {})[seed] = row
+        sources.setdefault(label, {})[seed] = f"{directory} ({method})"
+    labels = list(per_seed)
+    keys = [m for m in METRICS if all(m[0] in row for rows in per_seed.values() for row in rows.values())]
+    summary = {
+        label: {key: {"mean": float(np.mean([r[key] for r in rows.values()])),
+                      "std": float(np.std([r[key] for r in rows.values()])), "n": len(rows)}
+                for key, *_ in keys}
+        for label, rows in per_seed.items()
+    }
+    first = labels[0]
+    wins: dict[str, dict[str, int]] = {}
+    for other in labels[1:]:
+        common = sorted(set(per_seed[first]) & set(per_seed[other]))
+        wins[other] = {
+            key: sum((per_seed[first][s][key] > per_seed[other][s][key]) == higher for s in common)
+            for key, _, _, _, higher in keys
+        }
+        wins[other]["seeds"] = len(common)
+
+    header = "| method | seed | " + " | ".join(h for _, h, *_ in keys) + " |"
+    lines = [f"# {args.title}", "", args.note, "", header, "|" + "---|" * (len(keys) + 2)]
+
+    def cell(value: float, scale: float, digits: int) -> str:
+        return f"{value * scale:.{digits}f}"
+
+    for label in labels:
+        for seed, row in per_seed[label].items():
+            lines.append(f"| {label} | {seed} | " + " | ".join(cell(row[k], s, d) for k, _, s, d, _ in keys) + " |")
+    for label in labels:
+        stats = summary[label]
+        lines.append(f"| {label} | mean (std) | " + " | ".join(
+            f"{cell(stats[k]['mean'], s, d)} ({cell(stats[k]['std'], s, d)})" for k, _, s, d, _ in keys) + " |")
+    lines.append("")
+    for other, counts in wins.items():
+        lines.append(f"Seeds (of {counts['seeds']}) where {first} is better than {other}: "
+                     + ", ".join(f"{k} {counts[k]}" for k, *_ in keys) + ".")
+    lines.append("")
+    lines.append("Schemes: " + ", ".join(f"{label} = {schemes[label]!r}" for label in labels) + f"; K = {args.k}.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / f"{args.name}.json", {
+        "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
+        "per_seed": per_seed, "summary": summary, "first_beats_other_seeds": wins,
+        "units": "MSE-type metrics on the normalised phase scale [-1, 1]; PSNR / SSIM with data range 2",
+    })
+    atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
