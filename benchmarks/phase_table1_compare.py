@@ -1,7 +1,8 @@
 """Put Table I rows of several `hdl-monai evaluate-phase` runs side by side, per training seed and over seeds.
 
 Each `--run LABEL SEED DIR METHOD` takes the K-th Table I row of METHOD ("proposed" or "vanilla") from
-DIR/evaluate_phase.json (written by `hdl-monai evaluate-phase ... --out DIR`) and files it under LABEL and
+DIR/evaluate_phase.json (written by `hdl-monai evaluate-phase ... --out DIR`; DIR may also be such a JSON
+file, e.g. a copy under benchmarks/results) and files it under LABEL and
 SEED. Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then
 how many seeds the first label beats each other label on each metric.
 
@@ -36,7 +37,8 @@ METRICS = (  # key, header, scale, digits, higher is better
 
 def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], str]:
     """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, and its model's scheme."""
-    path = Path(directory) / "evaluate_phase.json"
+    path = Path(directory)
+    path = path if path.suffix == ".json" else path / "evaluate_phase.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no evaluate_phase.json (run hdl-monai evaluate-phase --out {directory})")
     payload = json.loads(path.read_text())
@@ -55,6 +57,8 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--title", required=True)
     parser.add_argument("--note", default="")
+    parser.add_argument("--column", default="seed", help="what SEED stands for (e.g. epoch)")
+    parser.add_argument("--no_summary", action="store_true", help="no mean (std) rows (SEED is not a seed)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
@@ -85,7 +89,7 @@ def main() -> None:
         }
         wins[other]["seeds"] = len(common)
 
-    header = "| method | seed | " + " | ".join(h for _, h, *_ in keys) + " |"
+    header = f"| method | {args.column} | " + " | ".join(h for _, h, *_ in keys) + " |"
     lines = [f"# {args.title}", "", args.note, "", header, "|" + "---|" * (len(keys) + 2)]
 
     def cell(value: float, scale: float, digits: int) -> str:
@@ -94,20 +98,21 @@ def main() -> None:
     for label in labels:
         for seed, row in per_seed[label].items():
             lines.append(f"| {label} | {seed} | " + " | ".join(cell(row[k], s, d) for k, _, s, d, _ in keys) + " |")
-    for label in labels:
+    for label in [] if args.no_summary else labels:
         stats = summary[label]
         lines.append(f"| {label} | mean (std) | " + " | ".join(
             f"{cell(stats[k]['mean'], s, d)} ({cell(stats[k]['std'], s, d)})" for k, _, s, d, _ in keys) + " |")
     lines.append("")
     for other, counts in wins.items():
-        lines.append(f"Seeds (of {counts['seeds']}) where {first} is better than {other}: "
+        lines.append(f"{args.column.capitalize()}s (of {counts['seeds']}) where {first} is better than {other}: "
                      + ", ".join(f"{k} {counts[k]}" for k, *_ in keys) + ".")
     lines.append("")
     lines.append("Schemes: " + ", ".join(f"{label} = {schemes[label]!r}" for label in labels) + f"; K = {args.k}.")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / f"{args.name}.json", {
         "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
-        "per_seed": per_seed, "summary": summary, "first_beats_other_seeds": wins,
+        "column": args.column, "per_seed": per_seed, "summary": None if args.no_summary else summary,
+        "first_beats_other_seeds": wins,
         "units": "MSE-type metrics on the normalised phase scale [-1, 1]; PSNR / SSIM with data range 2",
     })
     atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")

@@ -381,10 +381,11 @@ def evaluate_phase(
                 else:
                     synthetic.setdefault((K, method), []).append((i, assessment.curves_mm_s))
                     indices.setdefault((K, method), []).append(assessment.indices)
-                if case.case_id == example and method == "proposed":
-                    shown["twins"][f"K={K}"] = twin_case
+                if case.case_id == example and (method == "proposed" or K == ks[0]):  # the baseline at the first K
+                    label = f"K={K}" if method == "proposed" else f"K={K} {method}"
+                    shown["twins"][label] = twin_case
                     if assessment is not None:
-                        shown["assessments"][f"K={K}"] = assessment
+                        shown["assessments"][label] = assessment
             bar.update(1)
         records.append(entry)
     bar.close()
@@ -466,7 +467,8 @@ def _n(summary: Mapping[str, Any]) -> int:
 
 
 def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], ks: Sequence[int]) -> list[str]:
-    """Fig. 8 (box plots: real and the proposed model per K), Fig. 9 and Fig. 7 for the example case."""
+    """Fig. 8 (box plots: real and the proposed model per K), Fig. 9 and Fig. 7 for the example case (with the
+    baseline model at the first K when given, as the paper's Fig. 11 sets it beside the proposed one)."""
     from hdl_monai.velocity.plots import plot_curves, plot_index_boxplots, save_figure
 
     written = []
@@ -482,7 +484,9 @@ def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], k
         d: "r " + " / ".join(f"{pearson_r(shown['real'].curves_mm_s[d], a.curves_mm_s[d]):.2f}" for a in shown["assessments"].values())
         for d in CYLINDRICAL
     }
-    title = (f"{case.case_id}: real vs synthetic global velocities (proposed model); "
+    baseline = [name for name in shown["assessments"] if name.endswith(" vanilla")]
+    models_shown = "proposed model" + (f"; {baseline[0]}: the baseline" if baseline else "")
+    title = (f"{case.case_id}: real vs synthetic global velocities ({models_shown}); "
              f"r vs real for {' / '.join(shown['assessments'])} in the panel titles")
     name = f"velocity_curves_{case.case_id}.png"
     save_figure(plot_curves(series, title=title, notes=notes), out / name)
