@@ -502,7 +502,9 @@ def _report_md(payload: Mapping[str, Any], table1_md: str, table2_md: str, r_md:
         "# Phase synthesis and velocity evaluation (Tables I and II of Xing et al. 2022)",
         "",
         f"Dataset `{payload['dataset']}`, split `{payload['split']}` ({len(payload['cases'])} case(s)); K = "
-        f"{', '.join(str(k) for k in payload['ks'])}; models: " + ", ".join(f"{m} `{p}`" for m, p in payload["models"].items() if p)
+        f"{', '.join(str(k) for k in payload['ks'])}; models: " + ", ".join(
+            f"{m} `{p}`" + (f" (scheme {payload['schemes'][m]})" if m in payload["schemes"] else "")
+            for m, p in payload["models"].items() if p)
         + f"; seed {payload['seed']}.",
         "",
         "## Table I: synthetic vs real phase (normalised [-1, 1]; mean (std) over cases)",

@@ -98,6 +98,8 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
     payload = json.loads((out / "evaluate_phase.json").read_text())
     assert payload["cases"] == [case.case_id] and payload["ks"] == [0, 3, 6]
     assert payload["methods"] == ["proposed", "vanilla"] and payload["schemes"]["vanilla"] == "vanilla"
+    report = (out / "evaluate_phase.md").read_text()
+    assert "(scheme foreground_background)" in report and "(scheme vanilla)" in report
     # a direct recomputation of the K = 3 twin, both methods, matches the written numbers
     twin = build_twin(case, 3, setup["interpolation"], setup["phase"], seed=0)
     written = payload["per_case"][0]["K"]["3"]
