@@ -8,6 +8,7 @@ shows the numbers the run measured.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,11 @@ def test_demo_runs_end_to_end(tmp_path, models):
     assert f">{mse['mean'] * 100:.3f} ({mse['std'] * 100:.3f})<" in html
     truth = json.loads((out / "twin" / "K3" / "compare_truth" / "comparison.json").read_text())["summary"]
     assert f">{truth['pooled_pearson_r']['longitudinal']:.3f}<" in html
+    # every table row has as many cells as its header (Table I once had two unlabelled columns)
+    for table in re.findall(r"<table>(.*?)</table>", html, flags=re.S):
+        head, body = table.split("</thead>")
+        width = len(re.findall(r"<th[ >]", head))
+        assert all(len(re.findall(r"<td[ >]", row)) == width for row in body.split("</tr>")[:-1]), head
     # the paper's numbers are there, labelled as the paper's
     assert "paper: HDL" in html and ">0.92<" in html and "its real data" in html
     assert f"{r:.3f}" in (out / "report.md").read_text()
