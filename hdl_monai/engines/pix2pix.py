@@ -20,7 +20,7 @@ Schemes (``scheme``):
   maps w1 and w2 are multiplied by the foreground mask) and the discriminator sees real and fake phase
   with the background zeroed, so neither loss asks the generator to reproduce noise.
 - ``"vanilla"`` (an ablation of the split alone): no split; L1 weighted by w1 and w2 on the whole image
-  (the background counts ``outside`` of :class:`~hdl_monai.transforms.array.WeightMap`, 0.1) and the
+  (the background counts :data:`~hdl_monai.transforms.array.WEIGHT_OUTSIDE`, 0.1) and the
   discriminator sees the whole image.
 - ``"pix2pix"`` (the paper's baseline, "vanilla pix2pix", which validates the weighted loss and the split
   together, section IV-D): no split and no weight maps; L1 is the plain mean ``mean(|fake - phase|)``
