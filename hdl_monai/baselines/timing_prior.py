@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl_monai.data.atomic import OverwriteError, atomic_write_json
+from hdl_monai.data.atomic import atomic_write_json
 
 __all__ = [
     "TIMING_PRIOR_FILE", "TimingPrior", "TimingPriorError", "cycle_trajectories", "fourier_resampler", "periodic_positions",
@@ -158,9 +158,6 @@ class TimingPrior:
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the prior as JSON, atomically (an existing file is refused unless ``overwrite``)."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise OverwriteError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
         record = {"format": _FORMAT, "frames": self.frames, "trajectories": self.trajectories, "cases": self.cases,
                   "source": self.source, "moment": [[float(v) for v in row] for row in self.moment]}
         return atomic_write_json(path, record, overwrite=overwrite)

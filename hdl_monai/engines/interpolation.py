@@ -55,9 +55,15 @@ from hdl_monai.baselines.optical_flow import (
     prior_fraction,
     spline_knot_velocities,
 )
-from hdl_monai.baselines.timing_prior import TIMING_PRIOR_FILE, TimingPrior, periodic_positions
+from hdl_monai.baselines.timing_prior import (
+    TIMING_PRIOR_FILE,
+    TimingPrior,
+    cycle_trajectories,
+    fourier_resampler,
+    periodic_positions,
+)
 from hdl_monai.baselines.series import rebuild_series
-from hdl_monai.data.atomic import atomic_write_json
+from hdl_monai.data.atomic import OverwriteError, atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
 from hdl_monai.data.datalist import SPLITS, case_dirs, load_datalist, save_datalist
 from hdl_monai.losses.weighted import InterpolationLoss
@@ -831,8 +837,6 @@ def case_cycle_trajectories(
     Raises:
         CaseError: no label, fewer than 3 frames, or no labelled frame with a pixel of the mask labels.
     """
-    from hdl_monai.baselines.timing_prior import cycle_trajectories
-
     if case.label is None:
         raise CaseError(f"{case.name}: a timing prior needs a label.nii.gz (the mask {spec.mask_labels} of a frame)")
     T = case.frames
@@ -881,8 +885,6 @@ def fit_timing_prior(
     """
     from tqdm.auto import tqdm
 
-    from hdl_monai.baselines.timing_prior import TimingPrior, fourier_resampler
-    from hdl_monai.data.atomic import OverwriteError
 
     if isinstance(model, InterpolationModelSpec):
         if out is None:
