@@ -22,15 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
+from hdl_monai.evaluate_phase import FACTORS, HEADERS
+from hdl_monai.evaluate_phase import METRICS as TABLE1_METRICS
 
-METRICS = (  # key, header, scale, digits, higher is better
-    ("mse", "MSE x100", 100.0, 3, False),
-    ("msew1", "MSEW1 x10", 10.0, 3, False),
-    ("msew2", "MSEW2 x100", 100.0, 3, False),
-    ("psnr", "PSNR (dB)", 1.0, 2, True),
-    ("ssim", "SSIM", 1.0, 3, True),
-    ("mse_foreground", "MSE foreground x100", 100.0, 3, False),
-    ("mse_myocardium", "MSE myocardium x100", 100.0, 3, False),
+METRICS = (  # key, header, scale, digits, higher is better: Table I's columns, then the curves' r
+    *((m, HEADERS[m], float(FACTORS[m]), 2 if m == "psnr" else 3, m in ("psnr", "ssim")) for m in TABLE1_METRICS),
     ("r_pooled_vs_truth", "r pooled vs truth", 1.0, 3, True),
 )
 

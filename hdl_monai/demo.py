@@ -628,7 +628,7 @@ def _table3(results: Mapping[str, Any]) -> str:
 
 
 def _table1(table1: Mapping[str, Any]) -> str:
-    from hdl_monai.evaluate_phase import FACTORS, METRICS
+    from hdl_monai.evaluate_phase import FACTORS, HEADERS, METRICS
 
     rows = []
     for K in sorted(table1, key=int):
@@ -638,8 +638,7 @@ def _table1(table1: Mapping[str, Any]) -> str:
             if int(K) in PAPER_TABLE1 and (method == "proposed" or method in table1[K]):
                 paper = PAPER_TABLE1[int(K)][method]
                 rows.append(("paper", ["", f"paper: {method}", *paper, *["–"] * (len(METRICS) - len(paper))]))
-    head = ["MSE ×100", "MSEW1 ×10", "MSEW2 ×100", "PSNR (dB)", "SSIM", "MSE foreground ×100", "MSE myocardium ×100"]
-    return _table(["K", "method", *head[: len(METRICS)]], rows, left=2)
+    return _table(["K", "method", *(HEADERS[m].replace(" x", " ×") for m in METRICS)], rows, left=2)
 
 
 def _table2(columns: Mapping[str, Any]) -> str:

@@ -63,6 +63,7 @@ __all__ = [
     "METRICS",
     "METHODS",
     "FACTORS",
+    "HEADERS",
     "PAPER_PEARSON_R",
     "phase_metrics",
     "curve_correlation",
@@ -77,6 +78,9 @@ METRICS = ("mse", "msew1", "msew2", "psnr", "ssim", "mse_foreground", "mse_myoca
 METHODS = ("proposed", "vanilla")
 FACTORS = {"mse": 100, "msew1": 10, "msew2": 100, "psnr": 1, "ssim": 1, "mse_foreground": 100, "mse_myocardium": 100}
 """Display factors of Table I (the paper's layout)."""
+HEADERS = {"mse": "MSE x100", "msew1": "MSEW1 x10", "msew2": "MSEW2 x100", "psnr": "PSNR (dB)", "ssim": "SSIM",
+           "mse_foreground": "MSE foreground x100", "mse_myocardium": "MSE myocardium x100"}
+"""Column headers of Table I (with the factors of :data:`FACTORS`)."""
 PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
 """Pearson r of the velocity curves, synthetic vs real, reported by the paper (section IV-E)."""
 _ALL = "all"
@@ -198,8 +202,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def table1_markdown(table1: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> str:
     """Table I layout: one row per (K, method), mean (std) over cases; MSE x100, MSEW1 x10, MSEW2 x100."""
-    head = ["K", "method", "MSE x100", "MSEW1 x10", "MSEW2 x100", "PSNR (dB)", "SSIM", "MSE foreground x100",
-            "MSE myocardium x100"]
+    head = ["K", "method", *(HEADERS[m] for m in METRICS)]
     rows = []
     for K in sorted(table1, key=int):
         for method, stats in table1[K].items():
@@ -317,6 +320,7 @@ def evaluate_phase(
     """
     from tqdm.auto import tqdm
 
+    from hdl_monai.engines.pix2pix import paints_whole_image
     from hdl_monai.phase_synthesis import load_phase_model, synthesize_phase
     from hdl_monai.pipeline import build_twin, load_twin_models, resolve_model
     from hdl_monai.velocity.report import _json_safe
@@ -332,9 +336,9 @@ def evaluate_phase(
     if vanilla_model is not None:
         models["vanilla"] = load_phase_model(resolve_model("phase", vanilla_model), device)
     for method, model in models.items():
-        expected = ("vanilla", "pix2pix") if method == "vanilla" else ("foreground_background",)
-        if model.scheme not in expected:
-            logger.warning("the %s model %s was trained with scheme %r (expected %r)", method, model.path, model.scheme, expected)
+        if paints_whole_image(model.scheme) != (method == "vanilla"):
+            expected = "a baseline scheme (pix2pix or vanilla)" if method == "vanilla" else "foreground_background"
+            logger.warning("the %s model %s was trained with scheme %r (expected %s)", method, model.path, model.scheme, expected)
     dirs = case_dirs(dataset, [split])
     if not dirs:
         raise CaseError(f"{dataset}: no cases in the '{split}' split")
