@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 import monai
+from hdl_monai.baselines.optical_flow import TIMINGS
 from hdl_monai.evaluate_real import REAL_METHODS, evaluate_sunnybrook, load_sunnybrook, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timing", choices=["learned", "spline", "cubic", "linear"],
+    parser.add_argument("--timing", choices=TIMINGS,
                         help="flow-guess timing of the hybrid model (default: learned only with a prior at 20 frames)")
     parser.add_argument("--max-seconds", type=float, help="optional wall-time cap per fold of fine-tuning")
     parser.add_argument("--save-models", type=Path, help="write the fine-tuned models here (finetuned_<patient>.pt)")
