@@ -31,8 +31,9 @@ METRICS = (  # key, header, scale, digits, higher is better: Table I's columns, 
 )
 
 
-def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], str]:
-    """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, and its model's scheme."""
+def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], str, dict | None, dict | None]:
+    """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, its model's scheme,
+    and its error budget and background floor (None in files written before evaluate-phase had them)."""
     path = Path(directory)
     path = path if path.suffix == ".json" else path / "evaluate_phase.json"
     if not path.is_file():
@@ -43,7 +44,57 @@ def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], st
         raise KeyError(f"{path}: no {method!r} rows at K = {k} (it has K {list(payload['table1'])}, methods {list(table)})")
     row = {key: float(table[method][key]["mean"]) for key, *_ in METRICS if key in table[method]}
     row["r_pooled_vs_truth"] = float(payload["pearson_r_truth"][str(k)][method]["pooled"]["all"])
-    return row, payload["schemes"][method]
+    budget = (payload.get("error_budget") or {}).get(str(k), {}).get(method)
+    return row, payload["schemes"][method], budget, payload.get("background_floor")
+
+
+def budget_section(
+    budgets: dict[str, dict[str, dict]], floors: list[dict], first: str, column: str = "seed"
+) -> tuple[list[str], dict]:
+    """Markdown lines and JSON of the error budget per label (mean over its runs) and the gap to ``first``:
+    each region's contribution to the full-image MSE is its pixel share times its MSE."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for label, per_seed in budgets.items():
+        regions = [r for r in next(iter(per_seed.values())) if next(iter(per_seed.values()))[r]["pixel_share"] > 0]
+        summary[label] = {}
+        for region in regions:
+            values = [b[region] for b in per_seed.values()]
+            mse = [v["mse"] for v in values]
+            contribution = [v["pixel_share"] * v["mse"] for v in values]
+            summary[label][region] = {
+                "pixel_share": float(np.mean([v["pixel_share"] for v in values])),
+                "mse": float(np.mean(mse)), "mse_std": float(np.std(mse)),
+                "error_share": float(np.mean([v["error_share"] for v in values])),
+                "contribution": float(np.mean(contribution)), "n": len(values),
+            }
+    several = any(len(per_seed) > 1 for per_seed in budgets.values())
+    lines = ["## Where the squared error lies" + (f" (mean (std) over {column}s)" if several else ""), "",
+             "Contribution = the region's pixel share x its MSE; the contributions add up to the full-image MSE.", "",
+             "| method | region | pixels % | MSE x100 | share of squared error % | contribution to MSE x100 |",
+             "|---|---|---|---|---|---|"]
+    for label, regions in summary.items():
+        for region, v in regions.items():
+            lines.append(f"| {label} | {region.replace('_', ' ')} | {100 * v['pixel_share']:.1f} | "
+                         f"{100 * v['mse']:.3f}" + (f" ({100 * v['mse_std']:.3f})" if several else "")
+                         + f" | {100 * v['error_share']:.1f} | "
+                         f"{100 * v['contribution']:.3f} |")
+    lines.append("")
+    gaps = {}
+    for other in [label for label in summary if label != first]:
+        common = [r for r in summary[first] if r in summary[other]]
+        gaps[other] = {r: summary[first][r]["contribution"] - summary[other][r]["contribution"] for r in common}
+        total = sum(gaps[other].values())
+        lines.append(f"Full-image MSE x100, {first} minus {other}: {100 * total:+.3f} = "
+                     + " ".join(f"{100 * g:+.3f} ({r.replace('_', ' ')})" for r, g in gaps[other].items()) + ".")
+    if floors:
+        floor = floors[0]
+        draw = floor.get("gaussian_draw")
+        lines.append(f"Background floor (real air phase variance, the least any one-value-per-pixel output can score): "
+                     f"MSE x100 {100 * floor['mean_predictor']:.3f}"
+                     + (f"; an independent draw from the proposed model's fitted Gaussian expects {100 * draw:.3f} (before its clip to [-1, 1])."
+                        if draw is not None else "."))
+    lines.append("")
+    return lines, {"regions": summary, "gap_to_first": gaps, "background_floor": floors[0] if floors else None}
 
 
 def main() -> None:
@@ -61,8 +112,17 @@ def main() -> None:
     per_seed: dict[str, dict[str, dict[str, float]]] = {}
     schemes: dict[str, str] = {}
     sources: dict[str, dict[str, str]] = {}
+    budgets: dict[str, dict[str, dict]] = {}
+    floors: list[dict] = []
+    complete = True
     for label, seed, directory, method in args.run:
-        row, scheme = read_row(Path(directory), method, args.k)
+        row, scheme, budget, floor = read_row(Path(directory), method, args.k)
+        if budget is None:
+            complete = False
+        else:
+            budgets.setdefault(label, {})[seed] = budget
+        if floor is not None:
+            floors.append(floor)
         if schemes.setdefault(label, scheme) != scheme:
             raise ValueError(f"{label!r}: runs of different schemes ({schemes[label]!r} and {scheme!r}, {directory})")
         per_seed.setdefault(label, {})[seed] = row
@@ -104,11 +164,15 @@ def main() -> None:
                      + ", ".join(f"{k} {counts[k]}" for k, *_ in keys) + ".")
     lines.append("")
     lines.append("Schemes: " + ", ".join(f"{label} = {schemes[label]!r}" for label in labels) + f"; K = {args.k}.")
+    budget_json = None
+    if complete:  # every run carries an error budget
+        budget_lines, budget_json = budget_section(budgets, floors, first, args.column)
+        lines += ["", *budget_lines]
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / f"{args.name}.json", {
         "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
         "column": args.column, "per_seed": per_seed, "summary": None if args.no_summary else summary,
-        "first_beats_other_seeds": wins,
+        "first_beats_other_seeds": wins, "error_budget": budget_json,
         "units": "MSE-type metrics on the normalised phase scale [-1, 1]; PSNR / SSIM with data range 2",
     })
     atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")

@@ -19,6 +19,10 @@ makes about twice the noise variance (a vanilla model predicting the background'
 A case's value is the mean over its frames; the table gives mean (std) over cases
 (population std, as Table III), with MSE x100, MSEW1 x10 and MSEW2 x100 as in the paper.
 
+The error budget splits the full-image squared error into disjoint regions (:data:`REGIONS`: air, other
+foreground, LV myocardium, LV and RV blood pool), pooled over cases, and sets the air beside its floor
+(:func:`background_floor`), so a full-image MSE gap can be traced to where it arises.
+
 Table II: velocity indices (``hdl_monai.velocity``) of the real phase (real labels) and of each synthetic
 twin (the twin's labels: real for K = 0, interpolated frames predicted for K > 0), mean (std) over cases
 (sample std, as the velocity summaries). The Pearson r of each twin's global curves against the real ones
@@ -65,10 +69,15 @@ __all__ = [
     "FACTORS",
     "HEADERS",
     "PAPER_PEARSON_R",
+    "REGIONS",
     "phase_metrics",
+    "region_errors",
+    "background_floor",
     "curve_correlation",
     "case_evaluation",
     "table1_markdown",
+    "error_budget",
+    "budget_markdown",
     "evaluate_phase",
 ]
 
@@ -81,6 +90,9 @@ FACTORS = {"mse": 100, "msew1": 10, "msew2": 100, "psnr": 1, "ssim": 1, "mse_for
 HEADERS = {"mse": "MSE x100", "msew1": "MSEW1 x10", "msew2": "MSEW2 x100", "psnr": "PSNR (dB)", "ssim": "SSIM",
            "mse_foreground": "MSE foreground x100", "mse_myocardium": "MSE myocardium x100"}
 """Column headers of Table I (with the factors of :data:`FACTORS`)."""
+REGIONS = ("background", "other_foreground", "lv_myocardium", "lv_blood_pool", "rv_blood_pool")
+"""Disjoint regions of the error budget: labels 1-3 by the *real* labels; label-0 pixels split by the real
+magnitude's foreground (background = air, other foreground = static tissue and anything unlabelled)."""
 PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
 """Pearson r of the velocity curves, synthetic vs real, reported by the paper (section IV-E)."""
 _ALL = "all"
@@ -135,6 +147,83 @@ def phase_metrics(
     return {name: float(np.mean(np.asarray(v))) for name, v in values.items()}
 
 
+def _background(reference: Case, threshold: float) -> np.ndarray:
+    """(X, Y, T) bool: the real case's air (label 0 and normalised magnitude <= ``threshold``)."""
+    m = normalize_magnitude(reference.magnitude, magnitude_scale(reference.magnitude))
+    unlabelled = np.ones(m.shape, bool) if reference.label is None else reference.label == 0
+    return unlabelled & (np.asarray(foreground_mask(m, threshold)) == 0)
+
+
+def region_errors(
+    reference: Case, phase: Mapping[str, np.ndarray], threshold: float = FOREGROUND_THRESHOLD
+) -> dict[str, dict[str, float]]:
+    """Where the squared error of synthetic ``phase`` against ``reference.phase`` lies, one case.
+
+    Returns:
+        {region (:data:`REGIONS`): {"pixels": pixel count over every frame, "squared_error": sum over those
+        pixels, every frame and the three directions of (synthetic - real)^2 on the normalised scale}}.
+        The regions are disjoint and cover the image, so their squared errors add up to ``3 * X * Y * T``
+        times the full-image MSE. A region the case lacks (no RV label) has 0 pixels.
+    """
+    if reference.label is None:
+        raise CaseError(f"{reference.name}: no label.nii.gz; the error budget needs the labels on every frame")
+    missing = [d for d in DIRECTIONS if d not in reference.phase or d not in phase]
+    if missing:
+        raise CaseError(f"{reference.name}: phase {missing} missing on the real or the synthetic side")
+    squared = sum((normalize_phase(np.asarray(phase[d], np.float32)) - normalize_phase(reference.phase[d])) ** 2
+                  for d in DIRECTIONS)
+    if squared.shape != reference.label.shape:
+        raise CaseError(f"{reference.name}: synthetic phase shape {squared.shape} differs from the real {reference.label.shape}")
+    background = _background(reference, threshold)
+    masks = {
+        "background": background,
+        "other_foreground": (reference.label == 0) & ~background,
+        "lv_myocardium": reference.label == 1,
+        "lv_blood_pool": reference.label == 2,
+        "rv_blood_pool": reference.label == 3,
+    }
+    return {r: {"pixels": int(masks[r].sum()), "squared_error": float(squared[masks[r]].sum(dtype=np.float64))}
+            for r in REGIONS}
+
+
+def background_floor(
+    cases: Sequence[Case], stats: Mapping[str, Any] | None, threshold: float = FOREGROUND_THRESHOLD
+) -> dict[str, Any]:
+    """What the background MSE must be, whatever the generator does, when the air phase is noise that the
+    magnitude cannot predict (the phantom's, and the paper's premise).
+
+    Over the real background pixels of ``cases`` (pooled, every frame), per direction d with mean mu_d and
+    variance s2_d: a model that paints one value per pixel can do no better than s2_d (the mean predictor);
+    a draw from an independent Gaussian N(m_d, sd_d^2) (the foreground-background scheme, ``stats`` = its
+    fitted mean / std) expects s2_d + sd_d^2 + (mu_d - m_d)^2 (before the clip to [-1, 1]). Both are
+    averaged over the directions, as the MSE is.
+
+    Returns:
+        {"pixels", "mean", "variance" (per direction), "mean_predictor", "gaussian_draw" (None without
+        ``stats``)}.
+    """
+    count = 0
+    sums = {d: 0.0 for d in DIRECTIONS}
+    squares = {d: 0.0 for d in DIRECTIONS}
+    for case in cases:
+        air = _background(case, threshold)
+        count += int(air.sum())
+        for d in DIRECTIONS:
+            values = normalize_phase(case.phase[d])[air].astype(np.float64)
+            sums[d] += float(values.sum())
+            squares[d] += float((values ** 2).sum())
+    if count == 0:
+        raise CaseError("background_floor: no background pixel (label 0, normalised magnitude <= threshold) in the cases")
+    mean = {d: sums[d] / count for d in DIRECTIONS}
+    variance = {d: max(squares[d] / count - mean[d] ** 2, 0.0) for d in DIRECTIONS}
+    draw = None
+    if stats is not None:
+        draw = float(np.mean([variance[d] + float(stats["std"][d]) ** 2 + (mean[d] - float(stats["mean"][d])) ** 2
+                              for d in DIRECTIONS]))
+    return {"pixels": count, "mean": mean, "variance": variance,
+            "mean_predictor": float(np.mean(list(variance.values()))), "gaussian_draw": draw}
+
+
 def curve_correlation(
     reference: Sequence[Mapping[str, np.ndarray]], synthetic: Sequence[Mapping[str, np.ndarray]]
 ) -> dict[str, float]:
@@ -169,10 +258,11 @@ def case_evaluation(
 
     Returns:
         (record, the twin's assessment or None when it cannot be assessed). record = {"metrics": Table I
-        values, "indices": Table II indices, "pearson_r": {direction..., "all"} vs real, "pearson_r_truth"
+        values, "regions": :func:`region_errors`, "indices": Table II indices, "pearson_r": {direction..., "all"} vs real, "pearson_r_truth"
         (when ``truth`` or the reference's velocity files exist), "velocity_error": message or None}.
     """
-    record: dict[str, Any] = {"metrics": phase_metrics(reference, synthetic.phase, margin)}
+    record: dict[str, Any] = {"metrics": phase_metrics(reference, synthetic.phase, margin),
+                              "regions": region_errors(reference, synthetic.phase)}
     real = real or assess_case(reference, exclude_border_px=exclude_border_px)
     if truth is None and reference.velocity:
         truth = assess_case(reference, source="velocity", exclude_border_px=exclude_border_px)
@@ -210,6 +300,43 @@ def table1_markdown(table1: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
                 f"{_fmt(stats[m]['mean'] * FACTORS[m])} ({_fmt(stats[m]['std'] * FACTORS[m])})" for m in METRICS
             ]])
     return markdown_table(head, rows)
+
+
+def error_budget(per_case: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """Pool :func:`region_errors` over cases: per region its share of the pixels, its MSE (squared error per
+    pixel and direction) and its share of the total squared error (NaN MSE for a region with no pixel)."""
+    pixels = {r: sum(c[r]["pixels"] for c in per_case) for r in REGIONS}
+    errors = {r: sum(c[r]["squared_error"] for c in per_case) for r in REGIONS}
+    total_pixels, total_error = sum(pixels.values()), sum(errors.values())
+    return {r: {
+        "pixel_share": pixels[r] / total_pixels if total_pixels else float("nan"),
+        "mse": errors[r] / (len(DIRECTIONS) * pixels[r]) if pixels[r] else float("nan"),
+        "error_share": errors[r] / total_error if total_error else float("nan"),
+    } for r in REGIONS}
+
+
+def budget_markdown(budget: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> str:
+    """One row per (K, method, region): pixels %, MSE x100 inside the region, share of the squared error %."""
+    rows = []
+    for K in sorted(budget, key=int):
+        for method, regions in budget[K].items():
+            for region, v in regions.items():
+                if v["pixel_share"] > 0:
+                    rows.append([K, method, region.replace("_", " "), _fmt(100 * v["pixel_share"], 1),
+                                 _fmt(100 * v["mse"]), _fmt(100 * v["error_share"], 1)])
+    return markdown_table(["K", "method", "region", "pixels %", "MSE x100", "share of squared error %"], rows)
+
+
+def _floor_markdown(floor: Mapping[str, Any]) -> str:
+    mean_predictor = f"{100 * floor['mean_predictor']:.3f}"
+    lines = [f"Real background phase ({floor['pixels']} pixels): variance x100 "
+             + ", ".join(f"{d} {100 * v:.3f}" for d, v in floor["variance"].items())
+             + f". No model that paints one value per pixel can have a background MSE x100 below {mean_predictor} "
+             "(the mean predictor)"]
+    if floor["gaussian_draw"] is not None:
+        lines[0] += (f"; an independent draw from the proposed model's fitted Gaussian expects "
+                     f"{100 * floor['gaussian_draw']:.3f} (before its clip to [-1, 1])")
+    return lines[0] + ". Compare with the background rows above.\n"
 
 
 def _r_markdown(pearson: Mapping[str, Any], truth: Mapping[str, Any] | None) -> str:
@@ -300,7 +427,8 @@ def evaluate_phase(
         dataset: dataset folder; the ``split`` cases need magnitude, real phase and labels on every frame.
         out: output folder (refused if it exists and is not empty, unless ``overwrite``). Writes
             evaluate_phase.json (everything, per case too), evaluate_phase.md (both tables, figures),
-            table1_phase_metrics.md, table2_velocity.md, velocity_boxplots.png (Fig. 8, proposed model),
+            table1_phase_metrics.md, error_budget.md (:func:`error_budget` per K and method, with
+            :func:`background_floor`), table2_velocity.md, velocity_boxplots.png (Fig. 8, proposed model),
             velocity_curves_<case>.png (Fig. 9) and phase_examples_<case>.png (Fig. 7) for one case.
         ks: the K values (0 = real magnitude); K > 0 needs ``interpolation_model``.
         phase_model: the proposed model (None = the bundle default, see ``hdl_monai.pipeline``).
@@ -404,6 +532,7 @@ def evaluate_phase(
         }
 
     table1: dict[str, dict[str, Any]] = {}
+    budget: dict[str, dict[str, Any]] = {}
     pearson: dict[str, dict[str, Any]] = {}
     pearson_truth: dict[str, Any] = {}
     failures = []
@@ -411,6 +540,7 @@ def evaluate_phase(
         for method in models:
             rows = [e["K"][str(K)][method] for e in records]
             table1.setdefault(str(K), {})[method] = {m: _summary([r["metrics"][m] for r in rows]) for m in METRICS}
+            budget.setdefault(str(K), {})[method] = error_budget([r["regions"] for r in rows])
             failures += [f"{e['case_id']} K={K} {method}: {r['velocity_error']}" for e, r in zip(records, rows) if r["velocity_error"]]
             pearson.setdefault(str(K), {})[method] = correlations(real_curves, (K, method), "pearson_r")
             if with_truth:
@@ -444,6 +574,8 @@ def evaluate_phase(
         "example_case": example,
         "conventions": " ".join(__doc__.split("\n\n", 1)[1].split()),
         "table1": table1,
+        "error_budget": budget,
+        "background_floor": background_floor(cases, proposed.background_stats),
         "table2": columns,
         "pearson_r": pearson,
         "pearson_r_truth": pearson_truth if with_truth else None,
@@ -455,12 +587,14 @@ def evaluate_phase(
     with atomic_directory(out, overwrite=out.exists()) as tmp:
         atomic_write_json(tmp / "evaluate_phase.json", payload)
         table1_md = table1_markdown(table1)
+        budget_md = budget_markdown(budget) + "\n" + _floor_markdown(payload["background_floor"])
         table2_md = markdown_table(["direction", "index", *[f"{c} (n = {_n(v)})" for c, v in columns.items()]], table_rows(columns))
         r_md = _r_markdown(pearson, pearson_truth if with_truth else None)
         atomic_write_text(tmp / "table1_phase_metrics.md", table1_md)
+        atomic_write_text(tmp / "error_budget.md", budget_md)
         atomic_write_text(tmp / "table2_velocity.md", table2_md + "\n" + r_md)
         figures = _figures(tmp, shown, indices, ks)
-        atomic_write_text(tmp / "evaluate_phase.md", _report_md(payload, table1_md, table2_md, r_md, figures))
+        atomic_write_text(tmp / "evaluate_phase.md", _report_md(payload, table1_md, budget_md, table2_md, r_md, figures))
     return payload
 
 
@@ -501,7 +635,8 @@ def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], k
     return written
 
 
-def _report_md(payload: Mapping[str, Any], table1_md: str, table2_md: str, r_md: str, figures: Sequence[str]) -> str:
+def _report_md(payload: Mapping[str, Any], table1_md: str, budget_md: str, table2_md: str, r_md: str,
+               figures: Sequence[str]) -> str:
     lines = [
         "# Phase synthesis and velocity evaluation (Tables I and II of Xing et al. 2022)",
         "",
@@ -516,6 +651,9 @@ def _report_md(payload: Mapping[str, Any], table1_md: str, table2_md: str, r_md:
         table1_md,
         "PSNR uses data range 2 (the normalised scale); the paper's PSNR (~42 dB) is on its own, unstated scale.",
         "",
+        "## Where the squared error lies (pooled over cases and frames; real labels and real magnitude)",
+        "",
+        budget_md,
         "## Table II: velocity indices, mean (std) over cases",
         "",
         table2_md,

@@ -100,6 +100,15 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
     assert payload["methods"] == ["proposed", "vanilla"] and payload["schemes"]["vanilla"] == "vanilla"
     report = (out / "evaluate_phase.md").read_text()
     assert "(scheme foreground_background)" in report and "(scheme vanilla)" in report
+    # the error budget: shares add up, and pixel share x region MSE adds up to the full-image MSE
+    for method in ("proposed", "vanilla"):
+        budget = payload["error_budget"]["3"][method]
+        assert sum(v["error_share"] for v in budget.values()) == pytest.approx(1.0)
+        full = sum(v["pixel_share"] * v["mse"] for v in budget.values() if v["pixel_share"] > 0)
+        assert full == pytest.approx(payload["table1"]["3"][method]["mse"]["mean"], rel=1e-5)
+    assert payload["background_floor"]["gaussian_draw"] > payload["background_floor"]["mean_predictor"] > 0
+    assert "| 0 | proposed | background |" in (out / "error_budget.md").read_text()
+    assert "mean predictor" in report and "## Where the squared error lies" in report
     # a direct recomputation of the K = 3 twin, both methods, matches the written numbers
     twin = build_twin(case, 3, setup["interpolation"], setup["phase"], seed=0)
     written = payload["per_case"][0]["K"]["3"]
@@ -121,3 +130,54 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         from hdl_monai.evaluate_phase import evaluate_phase
 
         evaluate_phase(setup["dataset"], out, ks=(0,), phase_model=setup["phase"], progress=False)
+
+
+def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
+    from hdl_monai.evaluate_phase import REGIONS, phase_metrics, region_errors
+
+    case = _test_case(setup)
+    myo = case.label == 1
+    synthetic = {d: np.where(myo, case.phase[d] + 204.8, case.phase[d]).astype(np.float32) for d in "xyz"}
+    regions = region_errors(case, synthetic)
+    assert set(regions) == set(REGIONS)
+    assert sum(v["pixels"] for v in regions.values()) == case.label.size  # disjoint and covering
+    assert regions["lv_myocardium"]["pixels"] == int(myo.sum())
+    assert regions["lv_myocardium"]["squared_error"] == pytest.approx(3 * 0.01 * myo.sum(), rel=1e-4)
+    assert all(regions[r]["squared_error"] < 1e-6 for r in REGIONS if r != "lv_myocardium")
+    # noise everywhere: the regions' squared errors add up to the full-image MSE
+    rng = np.random.default_rng(0)
+    noisy = {d: (case.phase[d] + rng.normal(0, 100, case.phase[d].shape)).astype(np.float32) for d in "xyz"}
+    total = sum(v["squared_error"] for v in region_errors(case, noisy).values())
+    assert total / (3 * case.label.size) == pytest.approx(phase_metrics(case, noisy)["mse"], rel=1e-4)
+
+
+def test_background_floor_known_answers(setup):
+    """Constant air phase a_d: variance 0, so the mean predictor's floor is 0 and a Gaussian draw expects
+    sd_d^2 + (a_d - m_d)^2; noisy air phase: the measured background MSE of a draw matches the expectation."""
+    import torch
+
+    from hdl_monai.evaluate_phase import background_floor, error_budget, region_errors
+    from hdl_monai.phase_synthesis import sample_background
+
+    case = _test_case(setup)
+    stats = {"mean": {"x": 0.0, "y": 0.1, "z": -0.1}, "std": {"x": 0.05, "y": 0.05, "z": 0.2}}
+    level = {"x": 0.2, "y": 0.1, "z": 0.0}
+    case.phase = {d: np.full(case.magnitude.shape, 2048.0 * (1 + level[d]), np.float32) for d in "xyz"}
+    floor = background_floor([case], stats)
+    assert floor["mean_predictor"] == pytest.approx(0.0, abs=1e-9)
+    expected = np.mean([stats["std"][d] ** 2 + (level[d] - stats["mean"][d]) ** 2 for d in "xyz"])
+    assert floor["gaussian_draw"] == pytest.approx(expected, rel=1e-5)
+    assert background_floor([case], None)["gaussian_draw"] is None
+
+    rng = np.random.default_rng(1)
+    real_std = 0.05
+    case.phase = {d: (2048.0 * (1 + level[d] + rng.normal(0, real_std, case.magnitude.shape))).astype(np.float32)
+                  for d in "xyz"}
+    floor = background_floor([case], stats)
+    assert floor["mean_predictor"] == pytest.approx(real_std ** 2, rel=0.05)
+    phase = torch.from_numpy(np.stack([case.phase[d] for d in "xyz"])).permute(3, 0, 1, 2)  # (T, 3, X, Y)
+    draw = sample_background(phase, stats, torch.Generator().manual_seed(0)).permute(1, 2, 3, 0).numpy()
+    synthetic = {d: (2048.0 * (1 + draw[i])).astype(np.float32) for i, d in enumerate("xyz")}
+    measured = error_budget([region_errors(case, synthetic)])["background"]["mse"]
+    assert measured == pytest.approx(floor["gaussian_draw"], rel=0.05)
+    assert measured > 1.5 * floor["mean_predictor"]  # a draw pays the noise at least twice here
