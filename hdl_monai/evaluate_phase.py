@@ -91,8 +91,9 @@ HEADERS = {"mse": "MSE x100", "msew1": "MSEW1 x10", "msew2": "MSEW2 x100", "psnr
            "mse_foreground": "MSE foreground x100", "mse_myocardium": "MSE myocardium x100"}
 """Column headers of Table I (with the factors of :data:`FACTORS`)."""
 REGIONS = ("background", "other_foreground", "lv_myocardium", "lv_blood_pool", "rv_blood_pool")
-"""Disjoint regions of the error budget: labels 1-3 by the *real* labels; label-0 pixels split by the real
-magnitude's foreground (background = air, other foreground = static tissue and anything unlabelled)."""
+"""Disjoint regions of the error budget, from the *real* case: labels 1-3 by its labels; the rest split by its
+magnitude's foreground (background = unlabelled air; other foreground = static tissue, unlabelled vessels and
+any other label)."""
 PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
 """Pearson r of the velocity curves, synthetic vs real, reported by the paper (section IV-E)."""
 _ALL = "all"
@@ -177,7 +178,7 @@ def region_errors(
     background = _background(reference, threshold)
     masks = {
         "background": background,
-        "other_foreground": (reference.label == 0) & ~background,
+        "other_foreground": ~background & ~np.isin(reference.label, (1, 2, 3)),
         "lv_myocardium": reference.label == 1,
         "lv_blood_pool": reference.label == 2,
         "rv_blood_pool": reference.label == 3,
@@ -258,8 +259,9 @@ def case_evaluation(
 
     Returns:
         (record, the twin's assessment or None when it cannot be assessed). record = {"metrics": Table I
-        values, "regions": :func:`region_errors`, "indices": Table II indices, "pearson_r": {direction..., "all"} vs real, "pearson_r_truth"
-        (when ``truth`` or the reference's velocity files exist), "velocity_error": message or None}.
+        values, "regions": :func:`region_errors`, "indices": Table II indices, "pearson_r": {direction...,
+        "all"} vs real, "pearson_r_truth" (when ``truth`` or the reference's velocity files exist),
+        "velocity_error": message or None}.
     """
     record: dict[str, Any] = {"metrics": phase_metrics(reference, synthetic.phase, margin),
                               "regions": region_errors(reference, synthetic.phase)}

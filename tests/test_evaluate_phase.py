@@ -149,6 +149,9 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     noisy = {d: (case.phase[d] + rng.normal(0, 100, case.phase[d].shape)).astype(np.float32) for d in "xyz"}
     total = sum(v["squared_error"] for v in region_errors(case, noisy).values())
     assert total / (3 * case.label.size) == pytest.approx(phase_metrics(case, noisy)["mse"], rel=1e-4)
+    # a label beyond 1-3 (a user's own) still lands in exactly one region
+    case.label[:4, :4] = 4
+    assert sum(v["pixels"] for v in region_errors(case, noisy).values()) == case.label.size
 
 
 def test_background_floor_known_answers(setup):
