@@ -55,7 +55,8 @@ def budget_section(
     each region's contribution to the full-image MSE is its pixel share times its MSE."""
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for label, per_seed in budgets.items():
-        regions = [r for r in next(iter(per_seed.values())) if next(iter(per_seed.values()))[r]["pixel_share"] > 0]
+        first_run = next(iter(per_seed.values()))
+        regions = [r for r in first_run if first_run[r]["pixel_share"] > 0]
         summary[label] = {}
         for region in regions:
             values = [b[region] for b in per_seed.values()]

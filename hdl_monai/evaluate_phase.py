@@ -99,6 +99,25 @@ PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
 _ALL = "all"
 
 
+def _normalised_phases(reference: Case, phase: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Real and synthetic phase x, y, z on the normalised scale, (X, Y, T) each; a CaseError when a direction
+    is missing on either side or the shapes differ."""
+    missing = [d for d in DIRECTIONS if d not in reference.phase or d not in phase]
+    if missing:
+        raise CaseError(f"{reference.name}: phase {missing} missing on the real or the synthetic side")
+    real = [normalize_phase(np.asarray(reference.phase[d], np.float32)) for d in DIRECTIONS]
+    fake = [normalize_phase(np.asarray(phase[d], np.float32)) for d in DIRECTIONS]
+    bad = [f"{d} {f.shape} vs {r.shape}" for d, r, f in zip(DIRECTIONS, real, fake) if f.shape != r.shape]
+    if bad:
+        raise CaseError(f"{reference.name}: synthetic phase shape differs from the real (X, Y, T): {', '.join(bad)}")
+    return real, fake
+
+
+def _normalised_magnitude(reference: Case) -> np.ndarray:
+    """The real magnitude normalised as the foreground scheme sees it (99.5th percentile scale)."""
+    return normalize_magnitude(reference.magnitude, magnitude_scale(reference.magnitude))
+
+
 def phase_metrics(
     reference: Case, phase: Mapping[str, np.ndarray], margin: int = 5, threshold: float = FOREGROUND_THRESHOLD
 ) -> dict[str, float]:
@@ -115,20 +134,15 @@ def phase_metrics(
         (PSNR is inf for identical images); the last two are the squared error averaged over the foreground
         / myocardium pixels of each frame (and the three directions).
     """
-    missing = [d for d in DIRECTIONS if d not in reference.phase or d not in phase]
-    if missing:
-        raise CaseError(f"{reference.name}: phase {missing} missing on the real or the synthetic side")
     if reference.label is None:
         raise CaseError(f"{reference.name}: no label.nii.gz; MSEW1 needs the LV region on every frame")
 
     def batch(channels: Sequence[np.ndarray]) -> np.ndarray:  # C x (X, Y, T) -> (T, C, X, Y)
         return np.moveaxis(np.stack([np.asarray(c, dtype=np.float32) for c in channels]), -1, 0)
 
-    real = batch([normalize_phase(reference.phase[d]) for d in DIRECTIONS])
-    fake = batch([normalize_phase(phase[d]) for d in DIRECTIONS])
-    if real.shape != fake.shape:
-        raise CaseError(f"{reference.name}: synthetic phase shape {fake.shape} differs from the real {real.shape} (T, C, X, Y)")
-    m = normalize_magnitude(reference.magnitude, magnitude_scale(reference.magnitude))
+    real_phase, fake_phase = _normalised_phases(reference, phase)
+    real, fake = batch(real_phase), batch(fake_phase)
+    m = _normalised_magnitude(reference)
     w1 = batch([weight_map(myocardium_region(reference.label, margin=margin))])
     w2 = batch([weight_map(foreground_mask(m, threshold))])
     def region_mse(region: np.ndarray) -> np.ndarray:  # (T, 1, X, Y) 0/1 -> per-frame MSE inside it
@@ -150,7 +164,7 @@ def phase_metrics(
 
 def _background(reference: Case, threshold: float) -> np.ndarray:
     """(X, Y, T) bool: the real case's air (label 0 and normalised magnitude <= ``threshold``)."""
-    m = normalize_magnitude(reference.magnitude, magnitude_scale(reference.magnitude))
+    m = _normalised_magnitude(reference)
     unlabelled = np.ones(m.shape, bool) if reference.label is None else reference.label == 0
     return unlabelled & (np.asarray(foreground_mask(m, threshold)) == 0)
 
@@ -168,13 +182,8 @@ def region_errors(
     """
     if reference.label is None:
         raise CaseError(f"{reference.name}: no label.nii.gz; the error budget needs the labels on every frame")
-    missing = [d for d in DIRECTIONS if d not in reference.phase or d not in phase]
-    if missing:
-        raise CaseError(f"{reference.name}: phase {missing} missing on the real or the synthetic side")
-    squared = sum((normalize_phase(np.asarray(phase[d], np.float32)) - normalize_phase(reference.phase[d])) ** 2
-                  for d in DIRECTIONS)
-    if squared.shape != reference.label.shape:
-        raise CaseError(f"{reference.name}: synthetic phase shape {squared.shape} differs from the real {reference.label.shape}")
+    real, fake = _normalised_phases(reference, phase)
+    squared = sum((f - r) ** 2 for r, f in zip(real, fake))
     background = _background(reference, threshold)
     masks = {
         "background": background,
@@ -330,15 +339,14 @@ def budget_markdown(budget: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
 
 
 def _floor_markdown(floor: Mapping[str, Any]) -> str:
-    mean_predictor = f"{100 * floor['mean_predictor']:.3f}"
-    lines = [f"Real background phase ({floor['pixels']} pixels): variance x100 "
-             + ", ".join(f"{d} {100 * v:.3f}" for d, v in floor["variance"].items())
-             + f". No model that paints one value per pixel can have a background MSE x100 below {mean_predictor} "
-             "(the mean predictor)"]
+    text = (f"Real background phase ({floor['pixels']} pixels): variance x100 "
+            + ", ".join(f"{d} {100 * v:.3f}" for d, v in floor["variance"].items())
+            + f". No model that paints one value per pixel can have a background MSE x100 below "
+            f"{100 * floor['mean_predictor']:.3f} (the mean predictor)")
     if floor["gaussian_draw"] is not None:
-        lines[0] += (f"; an independent draw from the proposed model's fitted Gaussian expects "
-                     f"{100 * floor['gaussian_draw']:.3f} (before its clip to [-1, 1])")
-    return lines[0] + ". Compare with the background rows above.\n"
+        text += (f"; an independent draw from the proposed model's fitted Gaussian expects "
+                 f"{100 * floor['gaussian_draw']:.3f} (before its clip to [-1, 1])")
+    return text + ". Compare with the background rows above.\n"
 
 
 def _r_markdown(pearson: Mapping[str, Any], truth: Mapping[str, Any] | None) -> str:

@@ -154,6 +154,19 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     assert sum(v["pixels"] for v in region_errors(case, noisy).values()) == case.label.size
 
 
+def test_mismatched_synthetic_phase_is_a_clear_error(setup):
+    from hdl_monai.data import CaseError
+    from hdl_monai.evaluate_phase import phase_metrics, region_errors
+
+    case = _test_case(setup)
+    short = {d: case.phase[d][..., :2] for d in "xyz"}
+    for function in (phase_metrics, region_errors):
+        with pytest.raises(CaseError, match=r"synthetic phase shape differs from the real .*x \("):
+            function(case, short)
+        with pytest.raises(CaseError, match=r"phase \['z'\] missing"):
+            function(case, {d: case.phase[d] for d in "xy"})
+
+
 def test_background_floor_known_answers(setup):
     """Constant air phase a_d: variance 0, so the mean predictor's floor is 0 and a Gaussian draw expects
     sd_d^2 + (a_d - m_d)^2; noisy air phase: the measured background MSE of a draw matches the expectation."""

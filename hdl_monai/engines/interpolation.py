@@ -885,7 +885,6 @@ def fit_timing_prior(
     """
     from tqdm.auto import tqdm
 
-
     if isinstance(model, InterpolationModelSpec):
         if out is None:
             raise ValueError("fit_timing_prior: give out= when passing a model spec instead of a model file")
