@@ -49,7 +49,7 @@ def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], st
 
 
 def budget_section(
-    budgets: dict[str, dict[str, dict]], floors: list[dict], first: str, column: str = "seed"
+    budgets: dict[str, dict[str, dict]], floors: list[tuple[str, dict]], first: str, column: str = "seed"
 ) -> tuple[list[str], dict]:
     """Markdown lines and JSON of the error budget per label (mean over its runs) and the gap to ``first``:
     each region's contribution to the full-image MSE is its pixel share times its MSE."""
@@ -87,15 +87,31 @@ def budget_section(
         total = sum(gaps[other].values())
         lines.append(f"Full-image MSE x100, {first} minus {other}: {100 * total:+.3f} = "
                      + " ".join(f"{100 * g:+.3f} ({r.replace('_', ' ')})" for r, g in gaps[other].items()) + ".")
-    if floors:
-        floor = floors[0]
+    floor = pooled_floor(floors)
+    if floor is not None:
         draw = floor.get("gaussian_draw")
         lines.append(f"Background floor (real air phase variance, the least any one-value-per-pixel output can score): "
                      f"MSE x100 {100 * floor['mean_predictor']:.3f}"
                      + (f"; an independent draw from the proposed model's fitted Gaussian expects {100 * draw:.3f} (before its clip to [-1, 1])."
                         if draw is not None else "."))
     lines.append("")
-    return lines, {"regions": summary, "gap_to_first": gaps, "background_floor": floors[0] if floors else None}
+    return lines, {"regions": summary, "gap_to_first": gaps, "background_floor": floor}
+
+
+def pooled_floor(floors: list[tuple[str, dict]]) -> dict | None:
+    """One background floor for runs that must share a test split: the mean predictor's floor is a
+    property of the data, so runs that disagree on it were scored on different data (ValueError naming
+    both). The expected cost of a Gaussian draw depends on each run's fitted Gaussian: the mean over runs."""
+    if not floors:
+        return None
+    (source, first), *rest = floors
+    for other_source, other in rest:
+        if not np.isclose(other["mean_predictor"], first["mean_predictor"], rtol=1e-6, atol=0.0):
+            raise ValueError(
+                f"{other_source}: background floor {other['mean_predictor']:.6g} differs from {first['mean_predictor']:.6g} "
+                f"in {source}; these runs were not evaluated on the same test split")
+    draws = [f["gaussian_draw"] for _, f in floors if f.get("gaussian_draw") is not None]
+    return {**first, "gaussian_draw": float(np.mean(draws)) if draws else None}
 
 
 def main() -> None:
@@ -114,7 +130,7 @@ def main() -> None:
     schemes: dict[str, str] = {}
     sources: dict[str, dict[str, str]] = {}
     budgets: dict[str, dict[str, dict]] = {}
-    floors: list[dict] = []
+    floors: list[tuple[str, dict]] = []
     complete = True
     for label, seed, directory, method in args.run:
         row, scheme, budget, floor = read_row(Path(directory), method, args.k)
@@ -123,7 +139,7 @@ def main() -> None:
         else:
             budgets.setdefault(label, {})[seed] = budget
         if floor is not None:
-            floors.append(floor)
+            floors.append((directory, floor))
         if schemes.setdefault(label, scheme) != scheme:
             raise ValueError(f"{label!r}: runs of different schemes ({schemes[label]!r} and {scheme!r}, {directory})")
         per_seed.setdefault(label, {})[seed] = row
