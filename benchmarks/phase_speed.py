@@ -1,20 +1,24 @@
-"""CPU speed of pix2pix phase-synthesis training (generator + discriminator step) and of inference.
+"""Speed of pix2pix phase-synthesis training (generator + discriminator step) and of inference.
 
 Times :class:`hdl_monai.engines.pix2pix.Pix2PixTrainer` iterations (one generator step and one
-discriminator step each) on random normalised batches, at the small CPU configuration of the bundle
-(generator channels [8, 16, 32, 64], ROI 128, batch 4, discriminator channels 8) by default, after
-``--warmup`` untimed iterations; and generator-only inference (no grad, eval mode) on the same batch.
-Data loading is not included (the bundle caches the preprocessed cases).
+discriminator step each) on random normalised batches, after ``--warmup`` untimed iterations; and
+generator-only inference (no grad, eval mode) on the same batch. Data loading is not included (the
+bundle caches the preprocessed cases). On CUDA every timestamp waits for the device (synchronize).
 
-Writes benchmarks/results/phase_speed.json and .md. Usage::
+Presets: ``small`` (default) is the bundle's CPU configuration (generator channels [8, 16, 32, 64],
+ROI 128, batch 4, discriminator channels 8); ``paper`` is the paper's size (channels 64..1024, ROI 256,
+batch 12, discriminator channels 64), a GPU job. Explicit flags override the preset.
 
-    python benchmarks/phase_speed.py [--channels 8 16 32 64 --roi 128 --batch 4 --iterations 10]
+Writes benchmarks/results/phase_speed.{json,md} on the CPU with the small preset, otherwise
+phase_speed_<device>_<preset>.{json,md}, so a GPU run never overwrites the CPU result. Usage::
+
+    python benchmarks/phase_speed.py                                  # CPU, small
+    python benchmarks/phase_speed.py --device cuda --preset paper --amp
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +26,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,16 +45,32 @@ def _batch(batch: int, roi: int, seed: int) -> dict[str, torch.Tensor]:
     }
 
 
-def run(channels: list[int], roi: int, batch: int, d_channels: int, iterations: int, warmup: int, seed: int) -> dict:
+PRESETS = {
+    "small": {"channels": [8, 16, 32, 64], "roi": 128, "batch": 4, "d_channels": 8},
+    "paper": {"channels": [64, 128, 256, 512, 1024], "roi": 256, "batch": 12, "d_channels": 64},
+}
+
+
+def run(channels: list[int], roi: int, batch: int, d_channels: int, iterations: int, warmup: int, seed: int,
+        device: str = "cpu", amp: bool = False) -> dict:
     from hdl_monai.engines.pix2pix import Pix2PixTrainer, build_patch_discriminator
     from hdl_monai.networks.r2unet import R2UNet
 
     torch.manual_seed(seed)
-    G = R2UNet(2, 3, 3, channels=channels, recurrence=2, out_act="tanh")
-    D = build_patch_discriminator(in_channels=6, channels=d_channels)
-    data = _batch(batch, roi, seed)
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    G = R2UNet(2, 3, 3, channels=channels, recurrence=2, out_act="tanh").to(dev)
+    D = build_patch_discriminator(in_channels=6, channels=d_channels).to(dev)
+    data = {k: v.to(dev) for k, v in _batch(batch, roi, seed).items()}
+
+    def now() -> float:
+        if cuda:
+            torch.cuda.synchronize(dev)
+        return time.perf_counter()
+
     trainer = Pix2PixTrainer(
-        device="cpu",
+        device=dev,
+        amp=amp,
         max_epochs=1,
         train_data_loader=[data] * (warmup + iterations),
         generator=G,
@@ -59,22 +81,23 @@ def run(channels: list[int], roi: int, batch: int, d_channels: int, iterations: 
     stamps: list[float] = []
     from ignite.engine import Events
 
-    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: stamps.append(time.perf_counter()))
-    start = time.perf_counter()
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: stamps.append(now()))
+    start = now()
     trainer.run()
     times = [b - a for a, b in zip([start] + stamps[:-1], stamps)][warmup:]
     train_s = sum(times)
     G.eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(dev.type, enabled=amp and cuda):
         G(data["magnitude_triplet"])
-        t0 = time.perf_counter()
+        t0 = now()
         for _ in range(iterations):
             G(data["magnitude_triplet"])
-        infer_s = time.perf_counter() - t0
+        infer_s = now() - t0
     return {
         "benchmark": "phase_speed",
         "config": {"generator_channels": channels, "roi": roi, "batch": batch, "discriminator_channels": d_channels,
-                   "discriminator_grid": [roi // 16, roi // 16], "iterations": iterations, "warmup": warmup},
+                   "discriminator_grid": [roi // 16, roi // 16], "iterations": iterations, "warmup": warmup,
+                   "device": dev.type, "amp": bool(trainer.uses_amp)},
         "parameters": {"generator": sum(p.numel() for p in G.parameters()),
                        "discriminator": sum(p.numel() for p in D.parameters())},
         "train": {"seconds": train_s, "iterations_per_s": iterations / train_s,
@@ -88,6 +111,8 @@ def run(channels: list[int], roi: int, batch: int, d_channels: int, iterations: 
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(dev) if cuda else None,
+            "gpu_peak_memory_gib": torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None,
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -97,14 +122,16 @@ def markdown(r: dict) -> str:
     c, t, i, m = r["config"], r["train"], r["inference"], r["machine"]
     return "\n".join(
         [
-            "# Phase synthesis (pix2pix) speed on the CPU",
+            f"# Phase synthesis (pix2pix) speed on {'the CPU' if c.get('device', 'cpu') == 'cpu' else m['gpu']}",
             "",
             f"Generator R2U-Net channels {c['generator_channels']} ({r['parameters']['generator']:,} parameters), "
             f"PatchGAN discriminator channels {c['discriminator_channels']} "
             f"({r['parameters']['discriminator']:,} parameters, {c['discriminator_grid'][0]}x{c['discriminator_grid'][1]} "
             f"score grid), ROI {c['roi']}x{c['roi']}, batch {c['batch']}; {c['iterations']} timed iterations after "
             f"{c['warmup']} warm-up; {m['cpus']} CPU(s) ({m['affinity_cpus']} usable, {m['torch_threads']} torch threads), "
-            f"torch {m['torch']}, {r['date']}.",
+            + (f"{m['gpu']} ({'mixed precision' if c['amp'] else 'float32'}, peak GPU memory "
+               f"{m['gpu_peak_memory_gib']:.1f} GiB), " if m.get("gpu") else "")
+            + f"torch {m['torch']}, {r['date']}.",
             "",
             "| measure | value |",
             "|---|---|",
@@ -114,9 +141,9 @@ def markdown(r: dict) -> str:
             f"| inference frames/s (generator only, no grad) | {i['frames_per_s']:.1f} |",
             "",
             "Data loading is not timed (the bundle caches preprocessed cases). The paper size (channels "
-            "64..1024, ROI 256, batch 12) is a GPU job; see docs/phase_synthesis.md.",
+            "64..1024, ROI 256, batch 12) is a GPU job: `--device cuda --preset paper --amp`; see docs/phase_synthesis.md.",
             "",
-            "Reproduce: `python benchmarks/phase_speed.py`.",
+            f"Reproduce: `python benchmarks/phase_speed.py {r.get('command', '')}`.".replace(" `.", "`."),
             "",
         ]
     )
@@ -124,19 +151,32 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--channels", type=int, nargs="+", default=[8, 16, 32, 64])
-    parser.add_argument("--roi", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--d-channels", type=int, default=8)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--channels", type=int, nargs="+", help="generator channels (default: the preset's)")
+    parser.add_argument("--roi", type=int)
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--d-channels", type=int)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    result = run(args.channels, args.roi, args.batch, args.d_channels, args.iterations, args.warmup, args.seed)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device")
+    if args.amp and not args.device.startswith("cuda"):
+        parser.error("--amp needs a CUDA device (mixed precision is CUDA-only here)")
+    config = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in PRESETS[args.preset].items()}
+    result = run(config["channels"], config["roi"], config["batch"], config["d_channels"], args.iterations,
+                 args.warmup, args.seed, device=args.device, amp=args.amp)
+    result["preset"] = args.preset
+    result["command"] = " ".join(sys.argv[1:])
+    name = "phase_speed" if (args.device == "cpu" and args.preset == "small") else \
+        f"phase_speed_{args.device.replace(':', '')}_{args.preset}"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "phase_speed.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (args.out / "phase_speed.md").write_text(markdown(result), encoding="utf-8")
+    atomic_write_json(args.out / f"{name}.json", result, overwrite=True)
+    atomic_write_text(args.out / f"{name}.md", markdown(result), overwrite=True)
     print(markdown(result))
 
 
