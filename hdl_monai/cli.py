@@ -5,7 +5,7 @@
     hdl-monai phantom --out DIR [--subjects N --slices S --size PX --frames T --seed SEED]
     hdl-monai validate DATASET_OR_CASE
     hdl-monai import-dicom DICOM_DIR --out DATASET [--contours DIR]
-    hdl-monai interpolate CASE --out OUT_CASE --k K --method {linear,optical_flow}
+    hdl-monai interpolate CASE --out OUT_CASE --k K --method {hdl,r2unet,gan,linear,optical_flow}
     hdl-monai synthesize-phase CASE --out OUT_CASE --model model.pt
     hdl-monai evaluate-interpolation DATASET --out DIR [--k 1,2,3,4,5,6 --methods linear,optical_flow]
     hdl-monai velocity CASE_OR_DATASET --out OUT

@@ -389,6 +389,11 @@ def save_phase_model(
 ) -> Path:
     """Write ``<output_dir>/model.pt`` (format in the module docstring) and, when given,
     ``<output_dir>/background_stats.json``. Returns the model path."""
+    inputs = 3 + (CYCLE_PLANES if cycle else 0) + (MOTION_PLANES if motion else 0)
+    if "in_channels" in generator_config and int(generator_config["in_channels"]) != inputs:
+        raise ValueError(
+            f"{output_dir}: the generator takes {generator_config['in_channels']} input channels but cycle={bool(cycle)}, "
+            f"motion={bool(motion)} give {inputs}; pass the cycle / motion settings the generator was trained with")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     roi = roi_pair(roi_size)

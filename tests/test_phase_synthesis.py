@@ -350,8 +350,14 @@ def test_cycle_model_round_trip_and_mismatch(tmp_path):
     config = dict(G_CONFIG, in_channels=5)
     save_phase_model(tmp_path / "cyc", R2UNet(**config), config, ROI, background_stats=PAPER_STATS, cycle=True)
     assert load_phase_model(tmp_path / "cyc").cycle
-    # 5 input channels without the cycle flag is not a phase generator this code can feed
-    save_phase_model(tmp_path / "bad", R2UNet(**config), config, ROI, background_stats=PAPER_STATS)
+    # 5 input channels without the cycle flag is not a phase generator this code can feed: saving refuses it
+    with pytest.raises(ValueError, match="takes 5 input channels but cycle=False, motion=False give 3"):
+        save_phase_model(tmp_path / "bad", R2UNet(**config), config, ROI, background_stats=PAPER_STATS)
+    assert not (tmp_path / "bad").exists()
+    # and a file edited (or written elsewhere) to say so is refused on loading
+    payload = torch.load(tmp_path / "cyc" / "model.pt", weights_only=True)
+    (tmp_path / "bad").mkdir()
+    torch.save({**payload, "cycle": False}, tmp_path / "bad" / "model.pt")
     with pytest.raises(ValueError, match="in_channels=5, a phase generator has 3"):
         load_phase_model(tmp_path / "bad")
 
