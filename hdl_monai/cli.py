@@ -437,7 +437,7 @@ class Commands:
 
         Args:
             dataset: dataset folder (cases with real phase and labels).
-            out: folder for evaluate_phase.json/.md, table1_phase_metrics.md, error_budget.md, table2_velocity.md and PNGs.
+            out: folder for evaluate_phase.json/.md, table1_phase_metrics.md, error_budget.md/.png, table2_velocity.md and PNGs.
             k: comma-separated K values (0 = real magnitude, K > 0 = HDL-interpolated magnitude).
             phase_model: the proposed phase model.pt (default: the bundle's models/).
             vanilla_model: a baseline model.pt of scheme pix2pix (the paper's vanilla) or vanilla (adds "vanilla" rows).

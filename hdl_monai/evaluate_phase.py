@@ -78,6 +78,7 @@ __all__ = [
     "table1_markdown",
     "error_budget",
     "budget_markdown",
+    "plot_error_budget",
     "evaluate_phase",
 ]
 
@@ -372,6 +373,46 @@ def _r_markdown(pearson: Mapping[str, Any], truth: Mapping[str, Any] | None) -> 
 # --------------------------------------------------------------------------------------------- figures
 
 
+REGION_COLOURS = {"background": "#9e9e9e", "other_foreground": "#8c6d31", "lv_myocardium": "#d62728",
+                  "lv_blood_pool": "#1f77b4", "rv_blood_pool": "#17becf"}
+
+
+def plot_error_budget(budget: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                      floor: Mapping[str, Any] | None = None):
+    """Horizontal stacked bars, one per (K, method): each region's contribution to the full-image MSE
+    (pixel share x MSE, x100), so a bar's length is Table I's MSE and two bars differ region by region.
+    With ``floor``, a tick on each bar marks where its background segment would end at the mean
+    predictor's floor (no one-value-per-pixel output goes below it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    bars = [(f"K={K} {method}", regions) for K in sorted(budget, key=int) for method, regions in budget[K].items()]
+    fig = Figure(figsize=(9, 1.8 + 0.5 * len(bars)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for row, (_, regions) in enumerate(bars):
+        left = 0.0
+        for region in REGIONS:
+            v = regions.get(region)
+            if not v or not v["pixel_share"] > 0:
+                continue
+            width = 100 * v["pixel_share"] * v["mse"]
+            ax.barh(row, width, left=left, color=REGION_COLOURS[region],
+                    label=region.replace("_", " ") if row == 0 else None)
+            left += width
+        air = regions.get("background")
+        if floor is not None and air and air["pixel_share"] > 0:
+            x = 100 * air["pixel_share"] * floor["mean_predictor"]
+            ax.plot([x, x], [row - 0.45, row + 0.45], color="black", lw=1.5,
+                    label="background at the mean-predictor floor" if row == 0 else None)
+    ax.set_yticks(range(len(bars)), [name for name, _ in bars])
+    ax.invert_yaxis()
+    ax.set_xlabel("contribution to full-image MSE x100 (pixel share x region MSE; normalised phase)")
+    ax.set_title("Where the squared error lies")
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8)
+    return fig
+
+
 def _plot_phase_examples(real: Case, twins: Mapping[str, Case], path: Path, t: int) -> None:
     """Fig. 7: real phase, then per K the synthetic phase and |synthetic - real| (normalised), frame t."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -438,7 +479,8 @@ def evaluate_phase(
         out: output folder (refused if it exists and is not empty, unless ``overwrite``). Writes
             evaluate_phase.json (everything, per case too), evaluate_phase.md (both tables, figures),
             table1_phase_metrics.md, error_budget.md (:func:`error_budget` per K and method, with
-            :func:`background_floor`), table2_velocity.md, velocity_boxplots.png (Fig. 8, proposed model),
+            :func:`background_floor`; error_budget.png, :func:`plot_error_budget`), table2_velocity.md,
+            velocity_boxplots.png (Fig. 8, proposed model),
             velocity_curves_<case>.png (Fig. 9) and phase_examples_<case>.png (Fig. 7) for one case.
         ks: the K values (0 = real magnitude); K > 0 needs ``interpolation_model``.
         phase_model: the proposed model (None = the bundle default, see ``hdl_monai.pipeline``).
@@ -603,7 +645,7 @@ def evaluate_phase(
         atomic_write_text(tmp / "table1_phase_metrics.md", table1_md)
         atomic_write_text(tmp / "error_budget.md", budget_md)
         atomic_write_text(tmp / "table2_velocity.md", table2_md + "\n" + r_md)
-        figures = _figures(tmp, shown, indices, ks)
+        figures = _figures(tmp, shown, indices, ks, budget, payload["background_floor"])
         atomic_write_text(tmp / "evaluate_phase.md", _report_md(payload, table1_md, budget_md, table2_md, r_md, figures))
     return payload
 
@@ -614,12 +656,15 @@ def _n(summary: Mapping[str, Any]) -> int:
     return int(next(iter(first.values()))["n"])
 
 
-def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], ks: Sequence[int]) -> list[str]:
-    """Fig. 8 (box plots: real and the proposed model per K), Fig. 9 and Fig. 7 for the example case (with the
-    baseline model at the first K when given, as the paper's Fig. 11 sets it beside the proposed one)."""
+def _figures(out: Path, shown: Mapping[str, Any], indices: Mapping[Any, list], ks: Sequence[int],
+             budget: Mapping[str, Any], floor: Mapping[str, Any] | None) -> list[str]:
+    """The error budget's bars, Fig. 8 (box plots: real and the proposed model per K), Fig. 9 and Fig. 7 for
+    the example case (with the baseline model at the first K when given, as the paper's Fig. 11 sets it
+    beside the proposed one)."""
     from hdl_monai.velocity.plots import plot_curves, plot_index_boxplots, save_figure
 
-    written = []
+    save_figure(plot_error_budget(budget, floor), out / "error_budget.png")
+    written = ["error_budget.png"]
     groups = {"real": indices["real"], **{f"K={K}": indices[(K, "proposed")] for K in ks if indices.get((K, "proposed"))}}
     save_figure(plot_index_boxplots(groups, title="velocity indices: real phase vs synthetic (proposed model)"),
                 out / "velocity_boxplots.png")

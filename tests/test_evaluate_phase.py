@@ -109,6 +109,7 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
     assert payload["background_floor"]["gaussian_draw"] > payload["background_floor"]["mean_predictor"] > 0
     assert "| 0 | proposed | background |" in (out / "error_budget.md").read_text()
     assert "mean predictor" in report and "## Where the squared error lies" in report
+    assert (out / "error_budget.png").stat().st_size > 0 and "![error_budget.png](error_budget.png)" in report
     # a direct recomputation of the K = 3 twin, both methods, matches the written numbers
     twin = build_twin(case, 3, setup["interpolation"], setup["phase"], seed=0)
     written = payload["per_case"][0]["K"]["3"]
@@ -197,3 +198,25 @@ def test_background_floor_known_answers(setup):
     measured = error_budget([region_errors(case, synthetic)])["background"]["mse"]
     assert measured == pytest.approx(floor["gaussian_draw"], rel=0.05)
     assert measured > 1.5 * floor["mean_predictor"]  # a draw pays the noise at least twice here
+
+
+def test_error_budget_bars_add_up_to_the_mse():
+    from hdl_monai.evaluate_phase import REGIONS, plot_error_budget
+
+    def regions(mse):
+        share = dict(zip(REGIONS, (0.5, 0.2, 0.1, 0.1, 0.1)))
+        return {r: {"pixel_share": share[r], "mse": m, "error_share": 0.0} for r, m in zip(REGIONS, mse)}
+
+    budget = {"0": {"proposed": regions((0.02, 0.01, 0.004, 0.05, 0.06)),
+                    "vanilla": regions((0.01, 0.01, 0.008, 0.05, 0.06))}}
+    fig = plot_error_budget(budget, {"mean_predictor": 0.008})
+    ax = fig.axes[0]
+    for row, method in enumerate(("proposed", "vanilla")):
+        widths = [b.get_width() for b in ax.patches if abs(b.get_y() + b.get_height() / 2 - row) < 1e-9]
+        assert len(widths) == len(REGIONS)
+        expected = 100 * sum(v["pixel_share"] * v["mse"] for v in budget["0"][method].values())
+        assert sum(widths) == pytest.approx(expected)
+        assert widths[0] == pytest.approx(100 * 0.5 * budget["0"][method]["background"]["mse"])
+    ticks = [line.get_xdata()[0] for line in ax.lines]
+    assert ticks == pytest.approx([100 * 0.5 * 0.008] * 2)  # background share x the floor, on each bar
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["K=0 proposed", "K=0 vanilla"]
