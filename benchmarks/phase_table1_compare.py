@@ -98,6 +98,15 @@ def budget_section(
     return lines, {"regions": summary, "gap_to_first": gaps, "background_floor": floor}
 
 
+def budget_figure(budget_json: dict, k: int, path: Path) -> Path:
+    """The pooled budget as :func:`hdl_monai.evaluate_phase.plot_error_budget` bars (one per label)."""
+    from hdl_monai.evaluate_phase import plot_error_budget
+    from hdl_monai.velocity.plots import save_figure
+
+    save_figure(plot_error_budget({str(k): budget_json["regions"]}, budget_json["background_floor"]), path)
+    return path
+
+
 def pooled_floor(floors: list[tuple[str, dict]]) -> dict | None:
     """One background floor for runs that must share a test split: the mean predictor's floor is a
     property of the data, so runs that disagree on it were scored on different data (ValueError naming
@@ -182,10 +191,12 @@ def main() -> None:
     lines.append("")
     lines.append("Schemes: " + ", ".join(f"{label} = {schemes[label]!r}" for label in labels) + f"; K = {args.k}.")
     budget_json = None
+    args.out.mkdir(parents=True, exist_ok=True)
     if complete:  # every run carries an error budget
         budget_lines, budget_json = budget_section(budgets, floors, first, args.column)
         lines += ["", *budget_lines]
-    args.out.mkdir(parents=True, exist_ok=True)
+        figure = budget_figure(budget_json, args.k, args.out / f"{args.name}_budget.png")
+        lines += [f"![error budget]({figure.name})", ""]
     atomic_write_json(args.out / f"{args.name}.json", {
         "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
         "column": args.column, "per_seed": per_seed, "summary": None if args.no_summary else summary,
