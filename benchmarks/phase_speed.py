@@ -10,7 +10,7 @@ ROI 128, batch 4, discriminator channels 8); ``paper`` is the paper's size (chan
 batch 12, discriminator channels 64), a GPU job. Explicit flags override the preset.
 
 Writes benchmarks/results/phase_speed.{json,md} on the CPU with the small preset, otherwise
-phase_speed_<device>_<preset>.{json,md}, so a GPU run never overwrites the CPU result. Usage::
+phase_speed_<device>_<preset>[_amp].{json,md}, so a GPU run never overwrites the CPU result. Usage::
 
     python benchmarks/phase_speed.py                                  # CPU, small
     python benchmarks/phase_speed.py --device cuda --preset paper --amp
@@ -173,7 +173,7 @@ def main() -> None:
     result["preset"] = args.preset
     result["command"] = " ".join(sys.argv[1:])
     name = "phase_speed" if (args.device == "cpu" and args.preset == "small") else \
-        f"phase_speed_{args.device.replace(':', '')}_{args.preset}"
+        f"phase_speed_{args.device.replace(':', '')}_{args.preset}" + ("_amp" if args.amp else "")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / f"{name}.json", result, overwrite=True)
     atomic_write_text(args.out / f"{name}.md", markdown(result), overwrite=True)

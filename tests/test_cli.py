@@ -42,6 +42,13 @@ def test_console_script_lists_commands():
         assert command in text
 
 
+def test_python_dash_m_runs_the_command(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([sys.executable, "-m", "hdl_monai", "validate", str(missing)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and f"{missing}/datalist.json: missing file" in result.stdout + result.stderr
+
+
 def test_synthesize_phase_command_writes_a_valid_case(tmp_path):
     from hdl_monai.data import load_case
     from hdl_monai.networks import R2UNet
