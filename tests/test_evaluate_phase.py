@@ -133,8 +133,15 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         evaluate_phase(setup["dataset"], out, ks=(0,), phase_model=setup["phase"], progress=False)
 
 
+def regions_mask(case, region):
+    from hdl_monai.evaluate_phase import FOREGROUND_THRESHOLD, _background
+
+    background = _background(case, FOREGROUND_THRESHOLD)
+    return {"background": background, "other_foreground": ~background & ~np.isin(case.label, (1, 2, 3))}[region]
+
+
 def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
-    from hdl_monai.evaluate_phase import REGIONS, phase_metrics, region_errors
+    from hdl_monai.evaluate_phase import REGIONS, error_budget, phase_metrics, region_errors
 
     case = _test_case(setup)
     myo = case.label == 1
@@ -145,6 +152,20 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     assert regions["lv_myocardium"]["pixels"] == int(myo.sum())
     assert regions["lv_myocardium"]["squared_error"] == pytest.approx(3 * 0.01 * myo.sum(), rel=1e-4)
     assert all(regions[r]["squared_error"] < 1e-6 for r in REGIONS if r != "lv_myocardium")
+    assert all(v["gross_values"] == 0 for v in regions.values())  # 0.1 is a blur, not a gross error
+    # a line of x values off by 0.9 (a generator's edge artefact) is gross, where it lies, with its size
+    line = np.zeros(case.label.shape, dtype=bool)
+    line[:, -2] = True
+    line &= regions_mask(case, "other_foreground")
+    assert line.sum() > 0
+    edged = dict(synthetic, x=np.where(line, case.phase["x"] + 0.9 * 2048, synthetic["x"]).astype(np.float32))
+    gross = region_errors(case, edged)
+    assert gross["other_foreground"]["gross_values"] == int(line.sum())
+    assert gross["other_foreground"]["gross_squared_error"] == pytest.approx(0.81 * line.sum(), rel=1e-3)
+    assert sum(v["gross_values"] for v in gross.values()) == int(line.sum())
+    budget = error_budget([gross])["other_foreground"]
+    assert budget["gross_share"] == pytest.approx(line.sum() / (3 * gross["other_foreground"]["pixels"]))
+    assert budget["gross_error_share"] == pytest.approx(1.0, abs=1e-3)  # the only error in that region
     # noise everywhere: the regions' squared errors add up to the full-image MSE
     rng = np.random.default_rng(0)
     noisy = {d: (case.phase[d] + rng.normal(0, 100, case.phase[d].shape)).astype(np.float32) for d in "xyz"}
