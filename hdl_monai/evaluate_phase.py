@@ -71,6 +71,7 @@ __all__ = [
     "PAPER_PEARSON_R",
     "REGIONS",
     "GROSS_ERROR",
+    "STILL_PHASE",
     "phase_metrics",
     "region_errors",
     "background_floor",
@@ -97,9 +98,12 @@ REGIONS = ("background", "other_foreground", "lv_myocardium", "lv_blood_pool", "
 magnitude's foreground (background = unlabelled air; other foreground = static tissue, unlabelled vessels and
 any other label)."""
 GROSS_ERROR = 0.5
-"""A phase value off by more than this on the normalised scale (a quarter of the phase range, half of venc)
-is a gross error in the budget: on still tissue or myocardium it marks an artefact (a line a generator
-paints along a crop edge, say) rather than a blur; in the air or in flowing blood it is expected."""
+"""A synthetic phase value off by more than this on the normalised scale (a quarter of the phase range, half
+of venc) where the real value is still (:data:`STILL_PHASE`) is a gross error in the budget: motion painted
+where there is none, such as a line a generator paints along a crop edge, rather than a blur. Flowing blood
+is left out by the still condition; in uniform-noise air such errors are expected."""
+STILL_PHASE = 0.1
+"""A real phase value under this (absolute, normalised; a tenth of venc) counts as still for :data:`GROSS_ERROR`."""
 PAPER_PEARSON_R = {0: 0.99, 3: 0.92, 6: 0.48}
 """Pearson r of the velocity curves, synthetic vs real, reported by the paper (section IV-E)."""
 _ALL = "all"
@@ -183,8 +187,9 @@ def region_errors(
     Returns:
         {region (:data:`REGIONS`): {"pixels": pixel count over every frame, "squared_error": sum over those
         pixels, every frame and the three directions of (synthetic - real)^2 on the normalised scale,
-        "gross_values": how many of those (pixel, frame, direction) values are off by more than
-        :data:`GROSS_ERROR`, "gross_squared_error": their part of "squared_error"}}.
+        "gross_values": how many of those (pixel, frame, direction) values are still in the real case
+        (:data:`STILL_PHASE`) and off by more than :data:`GROSS_ERROR`, "gross_squared_error": their part
+        of "squared_error"}}.
         The regions are disjoint and cover the image, so their squared errors add up to ``3 * X * Y * T``
         times the full-image MSE. A region the case lacks (no RV label) has 0 pixels.
     """
@@ -193,9 +198,9 @@ def region_errors(
     real, fake = _normalised_phases(reference, phase)
     errors = [(f - r) ** 2 for r, f in zip(real, fake)]
     squared = sum(errors)
-    gross = [np.where(e > GROSS_ERROR ** 2, e, 0.0) for e in errors]
-    gross_count = sum((e > GROSS_ERROR ** 2).astype(np.int64) for e in errors)
-    gross_squared = sum(gross)
+    is_gross = [(e > GROSS_ERROR ** 2) & (np.abs(r) < STILL_PHASE) for r, e in zip(real, errors)]
+    gross_count = sum(g.astype(np.int64) for g in is_gross)
+    gross_squared = sum(np.where(g, e, 0.0) for g, e in zip(is_gross, errors))
     background = _background(reference, threshold)
     masks = {
         "background": background,
@@ -356,7 +361,8 @@ def budget_markdown(budget: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
                                  _fmt(100 * v.get("gross_share", float("nan")), 2),
                                  _fmt(100 * v.get("gross_error_share", float("nan")), 1)])
     return markdown_table(["K", "method", "region", "pixels %", "MSE x100", "share of squared error %",
-                           f"gross errors % (|error| > {GROSS_ERROR})", "their share of the region's error %"], rows)
+                           f"gross errors on still values % (error > {GROSS_ERROR}, real < {STILL_PHASE})",
+                           "their share of the region's error %"], rows)
 
 
 def _floor_markdown(floor: Mapping[str, Any]) -> str:

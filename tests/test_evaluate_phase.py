@@ -166,6 +166,12 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     budget = error_budget([gross])["other_foreground"]
     assert budget["gross_share"] == pytest.approx(line.sum() / (3 * gross["other_foreground"]["pixels"]))
     assert budget["gross_error_share"] == pytest.approx(1.0, abs=1e-3)  # the only error in that region
+    # the same error where the real tissue moves (|real| >= STILL_PHASE: flow, say) is not gross
+    still_x = case.phase["x"]
+    case.phase["x"] = np.where(line, 2048 + 0.3 * 2048, still_x).astype(np.float32)
+    flowing = dict(synthetic, x=np.where(line, case.phase["x"] - 0.9 * 2048, synthetic["x"]).astype(np.float32))
+    assert region_errors(case, flowing)["other_foreground"]["gross_values"] == 0
+    case.phase["x"] = still_x
     # noise everywhere: the regions' squared errors add up to the full-image MSE
     rng = np.random.default_rng(0)
     noisy = {d: (case.phase[d] + rng.normal(0, 100, case.phase[d].shape)).astype(np.float32) for d in "xyz"}
