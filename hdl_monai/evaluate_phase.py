@@ -73,6 +73,7 @@ __all__ = [
     "GROSS_ERROR",
     "STILL_PHASE",
     "phase_metrics",
+    "region_masks",
     "region_errors",
     "background_floor",
     "curve_correlation",
@@ -179,6 +180,18 @@ def _background(reference: Case, threshold: float) -> np.ndarray:
     return unlabelled & (np.asarray(foreground_mask(m, threshold)) == 0)
 
 
+def region_masks(reference: Case, threshold: float = FOREGROUND_THRESHOLD) -> dict[str, np.ndarray]:
+    """The disjoint (X, Y, T) bool masks of :data:`REGIONS` in the real, labelled case."""
+    background = _background(reference, threshold)
+    return {
+        "background": background,
+        "other_foreground": ~background & ~np.isin(reference.label, (1, 2, 3)),
+        "lv_myocardium": reference.label == 1,
+        "lv_blood_pool": reference.label == 2,
+        "rv_blood_pool": reference.label == 3,
+    }
+
+
 def region_errors(
     reference: Case, phase: Mapping[str, np.ndarray], threshold: float = FOREGROUND_THRESHOLD
 ) -> dict[str, dict[str, float]]:
@@ -201,14 +214,7 @@ def region_errors(
     is_gross = [(e > GROSS_ERROR ** 2) & (np.abs(r) < STILL_PHASE) for r, e in zip(real, errors)]
     gross_count = sum(g.astype(np.int64) for g in is_gross)
     gross_squared = sum(np.where(g, e, 0.0) for g, e in zip(is_gross, errors))
-    background = _background(reference, threshold)
-    masks = {
-        "background": background,
-        "other_foreground": ~background & ~np.isin(reference.label, (1, 2, 3)),
-        "lv_myocardium": reference.label == 1,
-        "lv_blood_pool": reference.label == 2,
-        "rv_blood_pool": reference.label == 3,
-    }
+    masks = region_masks(reference, threshold)
     return {r: {"pixels": int(masks[r].sum()), "squared_error": float(squared[masks[r]].sum(dtype=np.float64)),
                 "gross_values": int(gross_count[masks[r]].sum()),
                 "gross_squared_error": float(gross_squared[masks[r]].sum(dtype=np.float64))}
@@ -337,8 +343,8 @@ def error_budget(per_case: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[
     pixel and direction) and its share of the total squared error (NaN MSE for a region with no pixel)."""
     pixels = {r: sum(c[r]["pixels"] for c in per_case) for r in REGIONS}
     errors = {r: sum(c[r]["squared_error"] for c in per_case) for r in REGIONS}
-    gross = {r: sum(c[r].get("gross_values", 0) for c in per_case) for r in REGIONS}
-    gross_errors = {r: sum(c[r].get("gross_squared_error", 0.0) for c in per_case) for r in REGIONS}
+    gross = {r: sum(c[r]["gross_values"] for c in per_case) for r in REGIONS}
+    gross_errors = {r: sum(c[r]["gross_squared_error"] for c in per_case) for r in REGIONS}
     total_pixels, total_error = sum(pixels.values()), sum(errors.values())
     return {r: {
         "pixel_share": pixels[r] / total_pixels if total_pixels else float("nan"),
@@ -358,8 +364,7 @@ def budget_markdown(budget: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
                 if v["pixel_share"] > 0:
                     rows.append([K, method, region.replace("_", " "), _fmt(100 * v["pixel_share"], 1),
                                  _fmt(100 * v["mse"]), _fmt(100 * v["error_share"], 1),
-                                 _fmt(100 * v.get("gross_share", float("nan")), 2),
-                                 _fmt(100 * v.get("gross_error_share", float("nan")), 1)])
+                                 _fmt(100 * v["gross_share"], 2), _fmt(100 * v["gross_error_share"], 1)])
     return markdown_table(["K", "method", "region", "pixels %", "MSE x100", "share of squared error %",
                            f"gross errors on still values % (error > {GROSS_ERROR}, real < {STILL_PHASE})",
                            "their share of the region's error %"], rows)

@@ -133,15 +133,8 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         evaluate_phase(setup["dataset"], out, ks=(0,), phase_model=setup["phase"], progress=False)
 
 
-def regions_mask(case, region):
-    from hdl_monai.evaluate_phase import FOREGROUND_THRESHOLD, _background
-
-    background = _background(case, FOREGROUND_THRESHOLD)
-    return {"background": background, "other_foreground": ~background & ~np.isin(case.label, (1, 2, 3))}[region]
-
-
 def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
-    from hdl_monai.evaluate_phase import REGIONS, error_budget, phase_metrics, region_errors
+    from hdl_monai.evaluate_phase import REGIONS, error_budget, phase_metrics, region_errors, region_masks
 
     case = _test_case(setup)
     myo = case.label == 1
@@ -156,7 +149,7 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     # a line of x values off by 0.9 (a generator's edge artefact) is gross, where it lies, with its size
     line = np.zeros(case.label.shape, dtype=bool)
     line[:, -2] = True
-    line &= regions_mask(case, "other_foreground")
+    line &= region_masks(case)["other_foreground"]
     assert line.sum() > 0
     edged = dict(synthetic, x=np.where(line, case.phase["x"] + 0.9 * 2048, synthetic["x"]).astype(np.float32))
     gross = region_errors(case, edged)
