@@ -248,7 +248,8 @@ class Commands:
         return f"interpolated-input cases written to {written}"
 
     def synthesize_phase(
-        self, case: str, out: str, model: str, device: str = "cpu", seed: int = 0, overwrite: bool = False
+        self, case: str, out: str, model: str, device: str = "cpu", seed: int = 0, overwrite: bool = False,
+        window_shift: int | None = None,
     ) -> str:
         """Write phase_x/y/z (0..4096) synthesised from a case's magnitude (and label), keeping the rest.
 
@@ -259,19 +260,24 @@ class Commands:
             device: torch device (cpu, cuda).
             seed: seed of the background noise.
             overwrite: replace an existing output case.
+            window_shift: pixels by which the generator's four blended windows move off the ROI (0: one
+                window; default: the package's DEFAULT_WINDOW_SHIFT).
         """
         from hdl_monai.data.case import load_case, save_case
-        from hdl_monai.phase_synthesis import synthesize_phase
+        from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, synthesize_phase
+
+        shift = DEFAULT_WINDOW_SHIFT if window_shift is None else int(window_shift)
 
         source = load_case(case, skip=("phase", "velocity"))
-        source.phase = synthesize_phase(source, model, device=device, seed=int(seed))
+        source.phase = synthesize_phase(source, model, device=device, seed=int(seed), window_shift=shift)
         if source.venc_cm_s is None:
             from hdl_monai.data.phantom import DEFAULT_VENC_CM_S
 
             source.venc_cm_s = dict(DEFAULT_VENC_CM_S)
         source.case_id = Path(out).name
         source.source = f"{source.source}+phase-synthesis"
-        source.extra = {**source.extra, "phase_synthesis": {"model": str(model), "seed": int(seed)}}
+        source.extra = {**source.extra, "phase_synthesis": {"model": str(model), "seed": int(seed),
+                                                           "window_shift": shift}}
         save_case(source, out, overwrite=overwrite)
         return f"synthetic phase written to {out}"
 
@@ -390,6 +396,7 @@ class Commands:
         seed: int = 0,
         exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
         plots: bool = True,
+        window_shift: int | None = None,
     ) -> str:
         """The HDL digital twin of a case or dataset: interpolate (K), synthesise phase, assess velocity.
 
@@ -408,6 +415,8 @@ class Commands:
             seed: seed of the synthetic background phase noise.
             exclude_border_px: myocardium border pixels left out of the velocity curves.
             plots: write the velocity figures.
+            window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one
+                window; default: the package's DEFAULT_WINDOW_SHIFT).
         """
         from hdl_monai.pipeline import run_twin
 
@@ -415,6 +424,7 @@ class Commands:
             path, int(k), out, interpolation_model=interpolation_model, phase_model=phase_model, device=device,
             overwrite=overwrite, progress=sys.stderr.isatty(), splits=_str_list(splits) if splits else None,
             seed=int(seed), exclude_border_px=int(exclude_border_px), plots=plots,
+            window_shift=None if window_shift is None else int(window_shift),
         )
         return f"digital twin (K={k}) written to {written}"
 
@@ -432,6 +442,7 @@ class Commands:
         exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
         example_case: str | None = None,
         overwrite: bool = False,
+        window_shift: int | None = None,
     ) -> str:
         """Phase synthesis quality (Table I) and velocity agreement (Table II, Fig. 7-9) per K.
 
@@ -448,6 +459,8 @@ class Commands:
             exclude_border_px: myocardium border pixels left out of the velocity curves.
             example_case: case_id drawn in the example figures (default: the first).
             overwrite: replace an existing output folder.
+            window_shift: pixels by which the generators' four blended windows move off the ROI, for both
+                methods (0: one window; default: the package's DEFAULT_WINDOW_SHIFT).
         """
         from hdl_monai.evaluate_phase import evaluate_phase
 
@@ -455,7 +468,7 @@ class Commands:
             dataset, out, ks=_int_list(k), phase_model=phase_model, vanilla_model=vanilla_model,
             interpolation_model=interpolation_model, split=split, device=device, seed=int(seed),
             exclude_border_px=int(exclude_border_px), example_case=example_case, overwrite=overwrite,
-            progress=sys.stderr.isatty(),
+            progress=sys.stderr.isatty(), window_shift=None if window_shift is None else int(window_shift),
         )
         return f"phase evaluation (Tables I and II) written to {out}"
 

@@ -502,6 +502,7 @@ def evaluate_phase(
     example_case: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    window_shift: int | None = None,
 ) -> dict[str, Any]:
     """Tables I and II (and Fig. 7-9) over a dataset split; writes them to ``out`` (atomically).
 
@@ -525,6 +526,7 @@ def evaluate_phase(
         example_case: case_id of the case drawn in Fig. 7 and 9 (default: the first).
         overwrite: replace an existing ``out``.
         progress: tqdm bar over (case, K).
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). The same for both methods; None = the default.
 
     Returns:
         The content of evaluate_phase.json.
@@ -532,13 +534,14 @@ def evaluate_phase(
     from tqdm.auto import tqdm
 
     from hdl_monai.engines.pix2pix import paints_whole_image
-    from hdl_monai.phase_synthesis import load_phase_model, synthesize_phase
+    from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, load_phase_model, synthesize_phase
     from hdl_monai.pipeline import build_twin, load_twin_models, resolve_model
     from hdl_monai.velocity.report import _json_safe
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OverwriteError(f"{out}: exists; pass overwrite=True (--overwrite) to replace it")
+    shift = DEFAULT_WINDOW_SHIFT if window_shift is None else int(window_shift)
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 0:
         raise ValueError(f"K values must be >= 0, got {ks}")
@@ -584,10 +587,11 @@ def evaluate_phase(
             shown.update(case=case, real=real, truth=truth)
         for K in ks:
             bar.set_postfix_str(f"{case.case_id} K={K}", refresh=False)
-            twin = build_twin(case, K, interp, proposed, device=device, seed=seed)
+            twin = build_twin(case, K, interp, proposed, device=device, seed=seed, window_shift=shift)
             twins = {"proposed": twin}
             if "vanilla" in models:
-                twins["vanilla"] = replace(twin, phase=synthesize_phase(twin, models["vanilla"], device=device, seed=seed))
+                twins["vanilla"] = replace(twin, phase=synthesize_phase(twin, models["vanilla"], device=device, seed=seed,
+                                                                     window_shift=shift))
             for method, twin_case in twins.items():
                 record, assessment = case_evaluation(case, twin_case, margin, exclude_border_px, real=real, truth=truth)
                 entry["K"].setdefault(str(K), {})[method] = record
@@ -652,6 +656,7 @@ def evaluate_phase(
                    **{m: str(model.path) for m, model in models.items()}},
         "schemes": {m: model.scheme for m, model in models.items()},
         "seed": int(seed),
+        "window_shift": shift,
         "margin_px": int(margin),
         "exclude_border_px": int(exclude_border_px),
         "example_case": example,
@@ -730,7 +735,8 @@ def _report_md(payload: Mapping[str, Any], table1_md: str, budget_md: str, table
         f"{', '.join(str(k) for k in payload['ks'])}; models: " + ", ".join(
             f"{m} `{p}`" + (f" (scheme {payload['schemes'][m]})" if m in payload["schemes"] else "")
             for m, p in payload["models"].items() if p)
-        + f"; seed {payload['seed']}.",
+        + f"; seed {payload['seed']}; generator windows "
+        + (f"4, shifted {payload['window_shift']} px" if payload.get("window_shift") else "1") + ".",
         "",
         "## Table I: synthetic vs real phase (normalised [-1, 1]; mean (std) over cases)",
         "",

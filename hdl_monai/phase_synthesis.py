@@ -51,6 +51,7 @@ from hdl_monai.transforms.array import (
     MAGNITUDE_PERCENTILE,
     CYCLE_PLANES,
     MOTION_PLANES,
+    RoiBox,
     PhaseSample,
     crop_roi,
     denormalize_phase,
@@ -84,6 +85,7 @@ __all__ = [
     "load_phase_model",
     "PhaseModel",
     "ExportPhaseModel",
+    "DEFAULT_WINDOW_SHIFT",
     "synthesize_phase",
     "PhaseSynthesizer",
 ]
@@ -94,6 +96,9 @@ HISTOGRAM_FILE = "background_histogram.png"
 MODEL_FORMAT = "hdl_monai.phase_synthesis/1"
 _STATS_FORMAT = "hdl_monai.phase_background/1"
 _HIST_BINS = 200
+DEFAULT_WINDOW_SHIFT = 0
+"""Pixels by which :func:`synthesize_phase` shifts its four blended generator windows off the LV-centred ROI
+(0: one window, the ROI itself)."""
 
 
 # --------------------------------------------------------------------------------------------- background Gaussian
@@ -522,6 +527,7 @@ def synthesize_phase(
     device: str | torch.device = "cpu",
     seed: int = 0,
     batch_size: int = 16,
+    window_shift: int = DEFAULT_WINDOW_SHIFT,
 ) -> dict[str, np.ndarray]:
     """Synthesise the three phase series of a case from its magnitude series.
 
@@ -535,12 +541,21 @@ def synthesize_phase(
     ROI) takes Gaussian background noise (fitted mean/std per direction, ``seed``). A ``"vanilla"`` or
     ``"pix2pix"`` model's output is used on the whole ROI. Frames are run ``batch_size`` at a time.
 
+    With ``window_shift`` s > 0 the generator runs on four ROI-sized windows, the ROI moved by (+-s, +-s)
+    pixels (each with its own inputs, motion planes included, as in training), and their outputs are
+    blended on the ROI with Gaussian weights (sigma = window / 8 about each window's centre). A pixel then takes its value mostly from windows in which it lies away from the
+    edges, so a GAN artefact along a window's border (a generator may paint one, see
+    docs/phase_synthesis.md) does not reach the output; the blend also averages four predictions. It costs
+    four generator passes (and four optical flows for a ``motion`` model) instead of one.
+
     Args:
         case: the case (magnitude (X, Y, T) in scanner units and an LV label are needed; phase is not read).
         model_path: ``model.pt``, its folder, or a :class:`PhaseModel` already loaded.
         device: torch device for the generator.
         seed: seed of the background noise.
         batch_size: frames per forward pass.
+        window_shift: pixels by which the four blended windows are moved off the ROI (0: the ROI alone);
+            less than half the ROI size.
 
     Returns:
         ``{"x", "y", "z"}`` -> float32 (X, Y, T) phase in scanner units 0..4096 (2048 = zero velocity).
@@ -548,6 +563,7 @@ def synthesize_phase(
     Raises:
         CaseError: the case has no label, or no LV pixel, to centre the ROI on; or a ``motion`` model and a
             case without venc_cm_s.
+        ValueError: ``window_shift`` negative or not less than half the ROI size.
     """
     model = model_path if isinstance(model_path, PhaseModel) else load_phase_model(model_path, device)
     if case.label is None:
@@ -559,28 +575,32 @@ def synthesize_phase(
         centre = lv_center(case.label)
     except ValueError as err:
         raise CaseError(f"{case.name}: {err}; synthesize_phase needs the LV to centre its ROI") from err
+    shift = int(window_shift)
+    if shift < 0 or 2 * shift >= min(model.roi_size):
+        raise ValueError(f"window_shift must be in [0, {(min(model.roi_size) - 1) // 2}] for the ROI {list(model.roi_size)}, got {window_shift}")
+    if model.motion and case.venc_cm_s is None:
+        raise CaseError(
+            f"{case.name}: no venc_cm_s in case.json; this model's motion planes are in units of venc (set "
+            "venc_cm_s {x, y, z} in case.json to the velocity encoding the synthetic phase should have)"
+        )
     X, Y, T = magnitude.shape
     m = normalize_magnitude(magnitude, magnitude_scale(magnitude, model.magnitude_percentile))
     box = roi_box(centre, model.roi_size, (X, Y))
-    crop = crop_roi(m, box, pad_value=-1.0)  # (rx, ry, T)
-    motion = None
-    if model.motion:
-        if case.venc_cm_s is None:
-            raise CaseError(
-                f"{case.name}: no venc_cm_s in case.json; this model's motion planes are in units of venc (set "
-                "venc_cm_s {x, y, z} in case.json to the velocity encoding the synthetic phase should have)"
-            )
-        motion = motion_planes(crop, case.pixel_spacing_mm, case.rr_interval_ms, case.venc_cm_s)
-    dev = next(model.generator.parameters()).device
-    fake = np.empty((3,) + crop.shape, dtype=np.float32)
-    sampler = PhaseSample(cycle=model.cycle, motion=model.motion)  # the generator input exactly as in training
-    with torch.no_grad():
-        for start in range(0, T, int(batch_size)):
-            frames = range(start, min(T, start + int(batch_size)))
-            batch = np.stack([sampler(crop, t=t, motion=motion)["magnitude_triplet"] for t in frames])
-            out = model.generator(torch.from_numpy(batch).to(dev)).float().cpu().numpy()  # (b, 3, rx, ry)
-            fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
-    inside = paste_roi(np.ones((1,) + crop.shape, dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
+    rx, ry = model.roi_size
+    offsets = [(0, 0)] if shift == 0 else [(dx, dy) for dx in (-shift, shift) for dy in (-shift, shift)]
+    weight = np.outer(_window_weight(rx, shift), _window_weight(ry, shift))
+    blend = np.zeros((3, rx, ry, T))
+    weight_sum = np.zeros((rx, ry))
+    for dx, dy in offsets:
+        window = RoiBox((box.start[0] + dx, box.start[1] + dy), (box.end[0] + dx, box.end[1] + dy), box.spatial_shape)
+        fake = _generator_series(model, case, crop_roi(m, window, pad_value=-1.0), batch_size)
+        # window pixel (i, j) is ROI pixel (i + dx, j + dy)
+        roi_x, roi_y = slice(max(dx, 0), rx + min(dx, 0)), slice(max(dy, 0), ry + min(dy, 0))
+        win_x, win_y = slice(roi_x.start - dx, roi_x.stop - dx), slice(roi_y.start - dy, roi_y.stop - dy)
+        blend[:, roi_x, roi_y] += fake[:, win_x, win_y] * weight[win_x, win_y][None, :, :, None]
+        weight_sum[roi_x, roi_y] += weight[win_x, win_y]
+    fake = (blend / weight_sum[None, :, :, None]).astype(np.float32)  # (3, rx, ry, T)
+    inside = paste_roi(np.ones((1,) + fake.shape[1:], dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
     predicted = paste_roi(fake, box, background=0.0)  # (3, X, Y, T)
     keep = inside if paints_whole_image(model.scheme) else inside & (foreground_mask(m, model.threshold) > 0.5)
     rng = np.random.default_rng(seed)
@@ -590,6 +610,34 @@ def synthesize_phase(
         noise = np.clip(rng.normal(mu, sigma, size=(X, Y, T)), -1.0, 1.0).astype(np.float32)
         out[d] = denormalize_phase(np.where(keep, predicted[i], noise)).astype(np.float32)
     return out
+
+
+def _window_weight(size: int, shift: int) -> np.ndarray:
+    """Blending weight along one axis of a window: 1 for a lone window (``shift`` 0), else a Gaussian of
+    sigma size / 8 about the window's centre (MONAI's importance map, without its 0.001 floor, which would
+    let an edge artefact through at a tenth of a percent times its weight)."""
+    if shift == 0:
+        return np.ones(size)
+    return np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / (size / 8)) ** 2)
+
+
+def _generator_series(model: PhaseModel, case: Case, crop: np.ndarray, batch_size: int) -> np.ndarray:
+    """The generator's phase (3, rx, ry, T) for every frame of the normalised magnitude ``crop`` (rx, ry, T),
+    with the inputs built from that crop exactly as in training (motion planes too)."""
+    motion = None
+    if model.motion:
+        motion = motion_planes(crop, case.pixel_spacing_mm, case.rr_interval_ms, case.venc_cm_s)
+    dev = next(model.generator.parameters()).device
+    T = crop.shape[-1]
+    fake = np.empty((3,) + crop.shape, dtype=np.float32)
+    sampler = PhaseSample(cycle=model.cycle, motion=model.motion)
+    with torch.no_grad():
+        for start in range(0, T, int(batch_size)):
+            frames = range(start, min(T, start + int(batch_size)))
+            batch = np.stack([sampler(crop, t=t, motion=motion)["magnitude_triplet"] for t in frames])
+            out = model.generator(torch.from_numpy(batch).to(dev)).float().cpu().numpy()  # (b, 3, rx, ry)
+            fake[..., start : start + len(frames)] = np.moveaxis(out, 0, -1)
+    return fake
 
 
 class PhaseSynthesizer:
@@ -610,7 +658,9 @@ class PhaseSynthesizer:
         seed: int = 0,
         batch_size: int = 16,
         overwrite: bool = False,
+        window_shift: int = DEFAULT_WINDOW_SHIFT,
     ) -> None:
+        self.window_shift = int(window_shift)
         self.dataset_dir, self.model_path, self.output_dir = Path(dataset_dir), model_path, Path(output_dir)
         self.splits = SPLITS if splits is None else tuple(splits)
         self.device, self.seed, self.batch_size, self.overwrite = device, int(seed), int(batch_size), overwrite
@@ -628,7 +678,8 @@ class PhaseSynthesizer:
         for split in self.splits:
             for item in datalist[split]:
                 case = load_case(self.dataset_dir / item["case"], skip=("velocity",))
-                case.phase = synthesize_phase(case, model, seed=self.seed, batch_size=self.batch_size)
+                case.phase = synthesize_phase(case, model, seed=self.seed, batch_size=self.batch_size,
+                                              window_shift=self.window_shift)
                 case.velocity = {}
                 case.source = f"{case.source}+hdl_phase_synthesis"
                 save_case(case, self.output_dir / "cases" / case.case_id, overwrite=self.overwrite)

@@ -171,6 +171,7 @@ def build_twin(
     device: str = "cpu",
     seed: int = 0,
     on_stage: Callable[[str], None] | None = None,
+    window_shift: int | None = None,
 ) -> Case:
     """The digital twin of one case (see the module docstring); nothing is written.
 
@@ -186,6 +187,7 @@ def build_twin(
         device: torch device for both networks.
         seed: seed of the background phase noise.
         on_stage: called with "interpolate" and "phase" as each stage starts (progress display).
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
 
     Returns:
         The twin: same case_id, magnitude (kept frames identical to the input), labels on every frame,
@@ -196,9 +198,10 @@ def build_twin(
         ValueError: K outside the model's K_range, or a model of the wrong kind.
     """
     from hdl_monai.interpolation import interpolate_case
-    from hdl_monai.phase_synthesis import synthesize_phase
+    from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, synthesize_phase
 
     K = int(K)
+    shift = DEFAULT_WINDOW_SHIFT if window_shift is None else int(window_shift)
     if K < 0:
         raise CaseError(f"{case.name}: K must be >= 0 (0 = no interpolation), got {K}")
     stage = on_stage or (lambda name: None)
@@ -222,7 +225,7 @@ def build_twin(
     venc = {d: float((case.venc_cm_s or DEFAULT_VENC_CM_S)[d]) for d in DIRECTIONS}
     stage("phase")
     # the twin's phase encodes velocity at this venc (a motion-plane model needs it as input, too)
-    phase = synthesize_phase(replace(twin, venc_cm_s=venc), phase_net, device=device, seed=int(seed))
+    phase = synthesize_phase(replace(twin, venc_cm_s=venc), phase_net, device=device, seed=int(seed), window_shift=shift)
     done = time.perf_counter()
     record = {
         "K": K,
@@ -231,6 +234,7 @@ def build_twin(
         "models": {"interpolation": _model_name(interp), "phase": _model_name(phase_net)},
         "phase_scheme": phase_net.scheme,
         "seed": int(seed),
+        "window_shift": shift,
         "venc_cm_s": venc,
         "venc_source": venc_source,
         "source_case": case.case_id,
@@ -314,6 +318,7 @@ def run_twin(
     seed: int = 0,
     plots: bool = True,
     workers: int | None = None,
+    window_shift: int | None = None,
     exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX,
 ) -> Path:
     """Build the twin of a case or of every case of a dataset and assess it (outputs: module docstring).
@@ -329,6 +334,7 @@ def run_twin(
         splits: datalist lists to process (all by default).
         seed: background-noise seed of the phase synthesis (the same for every case).
         plots: write the velocity figures.
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
         workers: processes for the velocity assessment of a dataset (see ``assess_path``).
         exclude_border_px: myocardium border pixels left out of the velocity curves, in every analysis
             (default 1; 0 for coarse images whose wall is only a few pixels thick).
@@ -365,7 +371,7 @@ def run_twin(
             stage("load")
             tic = time.perf_counter()
             case = load_case(case_dir, skip=("phase", "velocity"))
-            twin = build_twin(case, K, interp, phase_net, device=device, seed=seed, on_stage=stage)
+            twin = build_twin(case, K, interp, phase_net, device=device, seed=seed, on_stage=stage, window_shift=window_shift)
             stage("save")
             save_case(twin, tmp / "cases" / twin.case_id)
             datalist[split].append({**item, "case": f"cases/{twin.case_id}"})

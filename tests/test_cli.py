@@ -60,9 +60,11 @@ def test_synthesize_phase_command_writes_a_valid_case(tmp_path):
     config = dict(spatial_dims=2, in_channels=3, out_channels=3, channels=(4, 8), out_act="tanh")
     stats = fit_background_stats([case])
     model = save_phase_model(tmp_path / "model", R2UNet(**config), config, roi_size=32, background_stats=stats)
-    main(["synthesize-phase", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--model", str(model)])
+    main(["synthesize-phase", str(tmp_path / "c0"), "--out", str(tmp_path / "twin"), "--model", str(model),
+          "--window_shift", "2"])
     twin = load_case(tmp_path / "twin")
     np.testing.assert_array_equal(twin.magnitude, case.magnitude)
     assert set(twin.phase) == {"x", "y", "z"} and all(0 <= p.min() and p.max() <= 4096 for p in twin.phase.values())
     assert not np.array_equal(twin.phase["x"], case.phase["x"])
     assert twin.extra["phase_synthesis"]["model"] == str(model)
+    assert twin.extra["phase_synthesis"]["window_shift"] == 2

@@ -69,7 +69,7 @@ def test_constant_error_known_answer(setup):
 
 def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, tmp_path, capsys):
     from hdl_monai.evaluate_phase import case_evaluation, phase_metrics
-    from hdl_monai.phase_synthesis import synthesize_phase
+    from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, synthesize_phase
     from hdl_monai.pipeline import build_twin
 
     out = tmp_path / "phase_eval"
@@ -98,6 +98,7 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
     payload = json.loads((out / "evaluate_phase.json").read_text())
     assert payload["cases"] == [case.case_id] and payload["ks"] == [0, 3, 6]
     assert payload["methods"] == ["proposed", "vanilla"] and payload["schemes"]["vanilla"] == "vanilla"
+    assert payload["window_shift"] == DEFAULT_WINDOW_SHIFT
     report = (out / "evaluate_phase.md").read_text()
     assert "(scheme foreground_background)" in report and "(scheme vanilla)" in report
     # the error budget: shares add up, and pixel share x region MSE adds up to the full-image MSE

@@ -272,6 +272,73 @@ def test_synthesize_phase_errors(dataset, model_dir, tmp_path):
         load_phase_model(tmp_path)
 
 
+class _PointwiseGenerator(torch.nn.Module):
+    """A stand-in generator whose phase at a pixel depends on that pixel's M_t alone (so every window agrees
+    on it), plus, with ``edge_line``, a value of 0.9 painted on its window's last three rows in y."""
+
+    def __init__(self, edge_line: bool = False):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+        self.edge_line = edge_line
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = 0.5 * torch.tanh(x[:, 1:2]).repeat(1, 3, 1, 1)
+        if self.edge_line:
+            out[..., -3:] = 0.9
+        return out
+
+
+def _roi_foreground(case, model):
+    """(X, Y, T) mask of the ROI pixels synthesize_phase takes from the generator."""
+    from hdl_monai.transforms.array import foreground_mask, lv_center, magnitude_scale, normalize_magnitude, paste_roi, roi_box
+
+    box = roi_box(lv_center(case.label), model.roi_size, case.magnitude.shape[:2])
+    inside = paste_roi(np.ones((1,) + tuple(model.roi_size) + (case.frames,), np.float32), box)[0] > 0.5
+    m = normalize_magnitude(case.magnitude, magnitude_scale(case.magnitude, model.magnitude_percentile))
+    return inside & (foreground_mask(m, model.threshold) > 0.5), box
+
+
+def test_window_blend_equals_one_window_where_windows_agree(dataset, model_dir):
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    model = load_phase_model(model_dir)
+    model.generator = _PointwiseGenerator()
+    keep, _ = _roi_foreground(case, model)
+    one = synthesize_phase(case, model, seed=0, window_shift=0)
+    four = synthesize_phase(case, model, seed=0, window_shift=4)
+    assert keep.sum() > 500
+    for d in "xyz":
+        # the ROI's foreground: the same values; everywhere else: the same seeded noise
+        np.testing.assert_allclose(four[d][keep], one[d][keep], atol=2048 * 1e-5)
+        assert np.array_equal(four[d][~keep], one[d][~keep])
+
+
+def test_window_blend_keeps_a_window_edge_artefact_out(dataset, model_dir):
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    model = load_phase_model(model_dir)
+    model.generator = _PointwiseGenerator()
+    clean = synthesize_phase(case, model, window_shift=0)
+    model.generator = _PointwiseGenerator(edge_line=True)
+    keep, box = _roi_foreground(case, model)
+    edge = np.zeros_like(keep)
+    edge[:, box.end[1] - 3 : box.end[1]] = True  # the ROI's last three rows in y
+    edge &= keep
+    assert edge.sum() > 20
+    one = synthesize_phase(case, model, window_shift=0)
+    four = synthesize_phase(case, model, window_shift=4)
+    for d in "xyz":
+        err_one = np.abs(one[d] - clean[d]) / 2048.0
+        err_four = np.abs(four[d] - clean[d]) / 2048.0
+        assert err_one[edge].min() > 0.3  # one window: the line is in the output
+        assert err_four[keep].max() < 0.02  # four windows: it lands outside the ROI or under a ~1 % weight
+
+
+def test_window_shift_must_fit_the_roi(dataset, model_dir):
+    case = load_case(datalist_items(dataset, "test")[0]["case"])
+    for bad in (-1, ROI // 2):
+        with pytest.raises(ValueError, match="window_shift"):
+            synthesize_phase(case, model_dir, window_shift=bad)
+
+
 def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
     out = tmp_path / "run"
     # `hdl-monai train phase` runs `python -m monai.bundle run training --config_file .../train.json ...`

@@ -17,6 +17,7 @@ from hdl_monai.data import OverwriteError, check_case, load_case, load_datalist
 from hdl_monai.data.case import read_case_json, save_case
 from hdl_monai.data.datalist import validate_dataset
 from hdl_monai.data.phantom import generate_phantom
+from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT
 from hdl_monai.transforms import kept_frames
 
 SIZE, FRAMES, ROI = 48, 16, 32
@@ -84,6 +85,7 @@ def test_build_twin_interpolates_and_synthesises(setup, models, tmp_path):
     save_case(twin, tmp_path / twin.case_id)
     record = read_case_json(tmp_path / twin.case_id)["twin"]
     assert record["K"] == 3 and record["kept_frames"] == kept and record["seed"] == 0
+    assert record["window_shift"] == DEFAULT_WINDOW_SHIFT
     assert record["interpolated_frames"] == [t for t in range(FRAMES) if t not in kept]
     assert record["models"] == {"interpolation": str(setup["interpolation"]), "phase": str(setup["phase"])}
     assert record["venc_source"] == "case"

@@ -9,7 +9,8 @@ synthesis centres its ROI on the LV.
 - ``hdl_interpolation`` (bundle ``hdl_temporal_interpolation``): request params ``{"K": int}``; returns
   the label series rebuilt from the kept frames (X, Y, T) uint8, and in ``params`` the kept and predicted
   frames. ``{"result": "magnitude"}`` returns the interpolated magnitude series (float32) instead.
-- ``hdl_phase_synthesis`` (bundle ``hdl_phase_synthesis``): params ``{"seed": int}``; returns the synthetic
+- ``hdl_phase_synthesis`` (bundle ``hdl_phase_synthesis``): params ``{"seed": int, "window_shift": int}``
+  (see ``synthesize_phase``; default ``DEFAULT_WINDOW_SHIFT``); returns the synthetic
   phase (X, Y, T, 3) float32, directions x, y, z on the last axis, scanner units 0..4096 (2048 = zero
   velocity), and in ``params`` the per-direction mean phase over the LV myocardium.
 """
@@ -27,7 +28,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from hdl_monai.data.case import Case
 from hdl_monai.engines.interpolation import interpolate_with_model, load_interpolation_model
-from hdl_monai.phase_synthesis import load_phase_model, synthesize_phase
+from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, load_phase_model, synthesize_phase
 from hdl_monai.transforms import kept_frames
 
 __all__ = ["case_from_datastore", "InterpolationInferTask", "PhaseSynthesisInferTask"]
@@ -128,7 +129,8 @@ class PhaseSynthesisInferTask(_HDLInferTask):
         if self._model is None:
             self._model = load_phase_model(self.model_path, request.get("device", "cpu"))
         case, affine = case_from_datastore(request["image"])
-        phase = synthesize_phase(case, self._model, seed=int(request.get("seed", self._config["seed"])))
+        shift = int(request.get("window_shift", DEFAULT_WINDOW_SHIFT))
+        phase = synthesize_phase(case, self._model, seed=int(request.get("seed", self._config["seed"])), window_shift=shift)
         stacked = np.stack([phase[d] for d in "xyz"], axis=-1).astype(np.float32)
         myo = case.label == 1
         params = {
