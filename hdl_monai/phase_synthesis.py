@@ -86,6 +86,7 @@ __all__ = [
     "PhaseModel",
     "ExportPhaseModel",
     "DEFAULT_WINDOW_SHIFT",
+    "generator_roi",
     "synthesize_phase",
     "PhaseSynthesizer",
 ]
@@ -566,15 +567,10 @@ def synthesize_phase(
         ValueError: ``window_shift`` negative or not less than half the ROI size.
     """
     model = model_path if isinstance(model_path, PhaseModel) else load_phase_model(model_path, device)
-    if case.label is None:
-        raise CaseError(f"{case.name}: no label; synthesize_phase centres its ROI on the LV label (1, 2)")
     magnitude = np.asarray(case.magnitude, dtype=np.float32)
     if magnitude.ndim != 3:
         raise CaseError(f"{case.name}: magnitude must be (X, Y, T), got shape {magnitude.shape}")
-    try:
-        centre = lv_center(case.label)
-    except ValueError as err:
-        raise CaseError(f"{case.name}: {err}; synthesize_phase needs the LV to centre its ROI") from err
+    box = _generator_box(case, model)
     shift = int(window_shift)
     if shift < 0 or 2 * shift >= min(model.roi_size):
         raise ValueError(f"window_shift must be in [0, {(min(model.roi_size) - 1) // 2}] for the ROI {list(model.roi_size)}, got {window_shift}")
@@ -585,7 +581,6 @@ def synthesize_phase(
         )
     X, Y, T = magnitude.shape
     m = normalize_magnitude(magnitude, magnitude_scale(magnitude, model.magnitude_percentile))
-    box = roi_box(centre, model.roi_size, (X, Y))
     rx, ry = model.roi_size
     offsets = [(0, 0)] if shift == 0 else [(dx, dy) for dx in (-shift, shift) for dy in (-shift, shift)]
     weight = np.outer(_window_weight(rx, shift), _window_weight(ry, shift))
@@ -600,7 +595,7 @@ def synthesize_phase(
         blend[:, roi_x, roi_y] += fake[:, win_x, win_y] * weight[win_x, win_y][None, :, :, None]
         weight_sum[roi_x, roi_y] += weight[win_x, win_y]
     fake = (blend / weight_sum[None, :, :, None]).astype(np.float32)  # (3, rx, ry, T)
-    inside = paste_roi(np.ones((1,) + fake.shape[1:], dtype=np.float32), box, background=0.0)[0] > 0.5  # (X, Y, T)
+    inside = generator_roi(case, model)[..., None]  # (X, Y, 1)
     predicted = paste_roi(fake, box, background=0.0)  # (3, X, Y, T)
     keep = inside if paints_whole_image(model.scheme) else inside & (foreground_mask(m, model.threshold) > 0.5)
     rng = np.random.default_rng(seed)
@@ -610,6 +605,27 @@ def synthesize_phase(
         noise = np.clip(rng.normal(mu, sigma, size=(X, Y, T)), -1.0, 1.0).astype(np.float32)
         out[d] = denormalize_phase(np.where(keep, predicted[i], noise)).astype(np.float32)
     return out
+
+
+def generator_roi(case: Case, model: PhaseModel) -> np.ndarray:
+    """(X, Y) bool: the pixels of ``case`` inside the LV-centred ROI of ``model``, where
+    :func:`synthesize_phase` may take the generator's output (outside it every pixel is drawn noise).
+
+    Raises:
+        CaseError: the case has no label, or no LV pixel, to centre the ROI on.
+    """
+    return paste_roi(np.ones((1,) + tuple(model.roi_size) + (1,), dtype=np.float32), _generator_box(case, model))[0, ..., 0] > 0.5
+
+
+def _generator_box(case: Case, model: PhaseModel) -> RoiBox:
+    """The model's ROI box centred on the case's LV (labels 1 and 2 over all frames, as in training)."""
+    if case.label is None:
+        raise CaseError(f"{case.name}: no label; synthesize_phase centres its ROI on the LV label (1, 2)")
+    try:
+        centre = lv_center(case.label)
+    except ValueError as err:
+        raise CaseError(f"{case.name}: {err}; synthesize_phase needs the LV to centre its ROI") from err
+    return roi_box(centre, model.roi_size, case.label.shape[:2])
 
 
 def _window_weight(size: int, shift: int) -> np.ndarray:

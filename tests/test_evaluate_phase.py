@@ -98,7 +98,7 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
     payload = json.loads((out / "evaluate_phase.json").read_text())
     assert payload["cases"] == [case.case_id] and payload["ks"] == [0, 3, 6]
     assert payload["methods"] == ["proposed", "vanilla"] and payload["schemes"]["vanilla"] == "vanilla"
-    assert payload["window_shift"] == DEFAULT_WINDOW_SHIFT
+    assert payload["window_shift"] == DEFAULT_WINDOW_SHIFT and isinstance(payload["artefact_warnings"], list)
     report = (out / "evaluate_phase.md").read_text()
     assert "(scheme foreground_background)" in report and "(scheme vanilla)" in report
     # the error budget: shares add up, and pixel share x region MSE adds up to the full-image MSE
@@ -134,6 +134,23 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         evaluate_phase(setup["dataset"], out, ks=(0,), phase_model=setup["phase"], progress=False)
 
 
+def test_artefact_warnings_name_tissue_regions_over_the_threshold():
+    from hdl_monai.evaluate_phase import ARTEFACT_GROSS_SHARE, REGIONS, artefact_warnings
+
+    def regions(**shares):
+        return {r: {"gross_share": shares.get(r, 0.0), "gross_error_share": 0.5} for r in REGIONS}
+
+    quiet = {"0": {"proposed": regions(other_foreground=ARTEFACT_GROSS_SHARE / 2, rv_blood_pool=0.05,
+                                       background=0.04)}}
+    assert artefact_warnings(quiet) == []  # blood flows and air is noise: neither is checked
+    loud = {"0": {"proposed": regions(other_foreground=0.008), "vanilla": regions()},
+            "3": {"proposed": regions(lv_myocardium=2 * ARTEFACT_GROSS_SHARE)}}
+    messages = artefact_warnings(loud)
+    assert len(messages) == 2
+    assert messages[0].startswith("K=0 proposed: 0.80 % of the other foreground values")
+    assert messages[1].startswith("K=3 proposed: 0.20 % of the lv myocardium values") and "--window_shift" in messages[1]
+
+
 def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     from hdl_monai.evaluate_phase import REGIONS, error_budget, phase_metrics, region_errors, region_masks
 
@@ -160,6 +177,14 @@ def test_region_errors_add_up_to_the_image_and_land_where_the_error_is(setup):
     budget = error_budget([gross])["other_foreground"]
     assert budget["gross_share"] == pytest.approx(line.sum() / (3 * gross["other_foreground"]["pixels"]))
     assert budget["gross_error_share"] == pytest.approx(1.0, abs=1e-3)  # the only error in that region
+    # outside the generator's ROI (painted False) the same line is drawn noise, not a gross error
+    painted = np.ones(case.label.shape[:2], dtype=bool)
+    painted[:, -3:] = False
+    outside = region_errors(case, edged, painted=painted)
+    assert outside["other_foreground"]["gross_values"] == 0
+    assert outside["other_foreground"]["squared_error"] == pytest.approx(gross["other_foreground"]["squared_error"])
+    painted[:, -3:] = True
+    assert region_errors(case, edged, painted=painted)["other_foreground"]["gross_values"] == int(line.sum())
     # the same error where the real tissue moves (|real| >= STILL_PHASE: flow, say) is not gross
     still_x = case.phase["x"]
     case.phase["x"] = np.where(line, 2048 + 0.3 * 2048, still_x).astype(np.float32)

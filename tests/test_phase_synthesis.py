@@ -31,6 +31,7 @@ from hdl_monai.phase_synthesis import (
     PhaseFrameSamplesd,
     composite,
     fit_background_stats,
+    generator_roi,
     load_background_stats,
     load_phase_model,
     sample_background,
@@ -289,13 +290,16 @@ class _PointwiseGenerator(torch.nn.Module):
 
 
 def _roi_foreground(case, model):
-    """(X, Y, T) mask of the ROI pixels synthesize_phase takes from the generator."""
-    from hdl_monai.transforms.array import foreground_mask, lv_center, magnitude_scale, normalize_magnitude, paste_roi, roi_box
+    """(X, Y, T) mask of the ROI pixels synthesize_phase takes from the generator, and the ROI box."""
+    from hdl_monai.transforms.array import foreground_mask, lv_center, magnitude_scale, normalize_magnitude, roi_box
 
     box = roi_box(lv_center(case.label), model.roi_size, case.magnitude.shape[:2])
-    inside = paste_roi(np.ones((1,) + tuple(model.roi_size) + (case.frames,), np.float32), box)[0] > 0.5
+    inside = generator_roi(case, model)
+    assert inside.shape == case.magnitude.shape[:2]
+    assert inside[max(box.start[0], 0) : box.end[0], max(box.start[1], 0) : box.end[1]].all()
+    assert inside.sum() == (min(box.end[0], 40) - max(box.start[0], 0)) * (min(box.end[1], 40) - max(box.start[1], 0))
     m = normalize_magnitude(case.magnitude, magnitude_scale(case.magnitude, model.magnitude_percentile))
-    return inside & (foreground_mask(m, model.threshold) > 0.5), box
+    return inside[..., None] & (foreground_mask(m, model.threshold) > 0.5), box
 
 
 def test_window_blend_equals_one_window_where_windows_agree(dataset, model_dir):
