@@ -13,7 +13,9 @@ circumferential / longitudinal curves (mm/s, one value per frame) with a referen
 
 The numbers are the Pearson r per direction (mean over cases), the pooled r (every curve of every case
 and direction concatenated: the paper's single number, Table II) and the myocardial L1 of the
-normalised phase (``p / 2048 - 1``) beside that of predicting zero velocity.
+normalised phase (``p / 2048 - 1``) beside that of predicting zero velocity, and the share of gross errors
+on still tissue inside the generator's ROI (:func:`~hdl_monai.evaluate_phase.region_errors`), which flags a
+generator that paints motion where there is none (a line along its crop edge).
 
 For K > 0 (:func:`twin_inputs`) the generator is given the magnitude rebuilt by the HDL interpolation
 model from every (K+1)-th frame and the twin's labels, exactly as :func:`~hdl_monai.pipeline.build_twin`
@@ -44,10 +46,12 @@ import torch.nn as nn
 from hdl_monai.data.atomic import atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case
 from hdl_monai.engines.pix2pix import check_scheme
+from hdl_monai.evaluate_phase import ARTEFACT_GROSS_SHARE, ARTEFACT_REGIONS, region_errors
 from hdl_monai.phase_synthesis import (
     PhaseModel,
     _json_config,
     _plain_module,
+    generator_roi,
     roi_pair,
     save_phase_model,
     synthesize_phase,
@@ -140,8 +144,11 @@ def velocity_agreement(
 
     Returns:
         ``r_radial``, ``r_circumferential``, ``r_longitudinal`` (mean over cases), ``r_mean`` (their mean),
-        ``r_pooled``, ``l1_myocardium`` and ``l1_myocardium_zero`` (normalised phase units) and ``cases``
-        (the count); the reference used is :func:`reference_source` of the real cases.
+        ``r_pooled``, ``l1_myocardium`` and ``l1_myocardium_zero`` (normalised phase units),
+        ``gross_share_tissue`` (gross errors, :data:`~hdl_monai.evaluate_phase.GROSS_ERROR` on values still in
+        the real case inside the ROI, over all values of the tissue regions
+        :data:`~hdl_monai.evaluate_phase.ARTEFACT_REGIONS`, pooled over cases; NaN when no real case has
+        labels) and ``cases`` (the count); the reference used is :func:`reference_source` of the real cases.
 
     Raises:
         ValueError: no pairs; a real case without phase.
@@ -154,10 +161,14 @@ def velocity_agreement(
     pooled_ref: list[np.ndarray] = []
     l1_model: list[float] = []
     l1_zero: list[float] = []
+    gross = tissue = 0
     for real, given in pairs:
         if len(real.phase) != 3:
             raise ValueError(f"{real.name}: velocity validation needs the real phase_x/y/z")
         synthetic = synthesize_phase(given, model, seed=seed)
+        regions = region_errors(real, synthetic, painted=generator_roi(given, model))
+        gross += sum(regions[region]["gross_values"] for region in ARTEFACT_REGIONS)
+        tissue += sum(3 * regions[region]["pixels"] for region in ARTEFACT_REGIONS)
         myo = real.label == 1
         for d in "xyz":
             truth = real.phase[d] / 2048.0 - 1.0
@@ -176,6 +187,7 @@ def velocity_agreement(
     out["r_pooled"] = float(pearson_r(np.concatenate(pooled_got), np.concatenate(pooled_ref)))
     out["l1_myocardium"] = float(np.mean(l1_model))
     out["l1_myocardium_zero"] = float(np.mean(l1_zero))
+    out["gross_share_tissue"] = gross / tissue if tissue else float("nan")
     out["cases"] = len(pairs)
     return out
 
@@ -341,6 +353,7 @@ class VelocityValidation:
         self._write_history()
         metrics = {"val_velocity_r": scores["r_pooled_mean"]}
         metrics.update({f"val_velocity_r_K{K}": v["r_pooled"] for K, v in scores["K"].items()})
+        metrics.update({f"val_gross_share_K{K}": v["gross_share_tissue"] for K, v in scores["K"].items()})
         if engine is not None:
             engine.state.metrics.update(metrics)
         self._log(epoch, scores, improved)
@@ -385,8 +398,16 @@ class VelocityValidation:
     def _log(self, epoch: int, scores: Mapping[str, Any], improved: bool) -> None:
         parts = [
             f"K={K}: r pooled {v['r_pooled']:.4f} (radial {v['r_radial']:.3f}, circumferential "
-            f"{v['r_circumferential']:.3f}, longitudinal {v['r_longitudinal']:.3f})"
+            f"{v['r_circumferential']:.3f}, longitudinal {v['r_longitudinal']:.3f}; gross errors on still tissue "
+            f"{100 * v['gross_share_tissue']:.3f} %)"
             for K, v in scores["K"].items()
         ]
         best = f"best so far, written to {self.output_dir / BEST_DIR}" if improved else f"best epoch {self.best['epoch']}"
         logger.info("Epoch %d velocity validation: %s; %s", epoch, "; ".join(parts), best)
+        for K, v in scores["K"].items():
+            if v["gross_share_tissue"] > ARTEFACT_GROSS_SHARE:
+                logger.warning(
+                    "Epoch %d, K=%s: %.2f %% of the still tissue values are gross errors (more than %.1f %%): the "
+                    "generator paints motion where there is none, e.g. a line along its crop edge; "
+                    "synthesize with --window_shift 8 to keep a crop-edge artefact out", epoch, K,
+                    100 * v["gross_share_tissue"], 100 * ARTEFACT_GROSS_SHARE)

@@ -68,6 +68,31 @@ def test_a_generator_that_returns_the_real_phase_scores_r_one_against_it(cases, 
     assert pv.velocity_agreement(model, pairs, exclude_border_px=0)["r_pooled"] == truth["r_pooled"]  # auto = truth on a phantom
 
 
+def test_gross_share_counts_still_tissue_painted_off_by_more_than_half_venc(cases, monkeypatch):
+    from hdl_monai.evaluate_phase import ARTEFACT_REGIONS, region_masks
+    from hdl_monai.phase_synthesis import generator_roi
+
+    model = pv.in_memory_phase_model(_generator(), G_CONFIG, ROI, "foreground_background", STATS, cycle=True)
+    pairs = pv.twin_inputs(cases, 0)
+    monkeypatch.setattr(pv, "synthesize_phase", _real_phase)
+    assert pv.velocity_agreement(model, pairs, reference="phase", exclude_border_px=0)["gross_share_tissue"] == 0.0
+
+    def shifted_x(case, model, seed=0):  # x off by 0.9 (normalised) everywhere
+        return dict(_real_phase(case, model), x=np.clip(case.phase["x"] + 0.9 * 2048, 0, 4096).astype(np.float32))
+
+    monkeypatch.setattr(pv, "synthesize_phase", shifted_x)
+    got = pv.velocity_agreement(model, pairs, reference="phase", exclude_border_px=0)["gross_share_tissue"]
+    gross = values = 0
+    for real, given in pairs:
+        masks = region_masks(real)
+        tissue = masks[ARTEFACT_REGIONS[0]] | masks[ARTEFACT_REGIONS[1]]
+        still_x = np.abs(real.phase["x"] / 2048.0 - 1.0) < 0.1
+        gross += int((tissue & still_x & generator_roi(given, model)[..., None]).sum())
+        values += 3 * int(tissue.sum())
+    assert gross > 100
+    assert got == pytest.approx(gross / values, rel=1e-12)
+
+
 def test_an_untrained_generator_scores_below_the_real_phase(cases):
     model = pv.in_memory_phase_model(_generator(), G_CONFIG, ROI, "foreground_background", STATS, cycle=True)
     got = pv.velocity_agreement(model, pv.twin_inputs(cases, 0), reference="phase", exclude_border_px=0)
@@ -94,7 +119,7 @@ def test_reference_source_and_bad_input(cases):
         pv.twin_inputs(cases, -1)
 
 
-def test_handler_scores_logs_keeps_the_best_and_restores_train_mode(dataset, tmp_path, monkeypatch):
+def test_handler_scores_logs_keeps_the_best_and_restores_train_mode(dataset, tmp_path, monkeypatch, caplog):
     items = _items(dataset)
     generator = _generator()
     generator.train()
@@ -107,6 +132,8 @@ def test_handler_scores_logs_keeps_the_best_and_restores_train_mode(dataset, tmp
     assert generator.training  # mode restored
     assert engine.state.metrics["val_velocity_r"] == first["r_pooled_mean"] == first["K"][0]["r_pooled"]
     assert engine.state.metrics["val_velocity_r_K0"] == first["K"][0]["r_pooled"]
+    assert 0.0 <= engine.state.metrics["val_gross_share_K0"] == first["K"][0]["gross_share_tissue"] <= 1.0
+    caplog.clear()  # an untrained generator may well paint gross errors
     best = load_phase_model(tmp_path / pv.BEST_DIR)
     assert best.cycle and best.roi_size == (ROI, ROI)
     case = load_case(items[0]["case"])
@@ -119,13 +146,19 @@ def test_handler_scores_logs_keeps_the_best_and_restores_train_mode(dataset, tmp
     def fake_score():
         r = next(scores)
         per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS}
+        per_direction["gross_share_tissue"] = 0.0 if r < 0.5 else 0.01  # the better epoch paints a line
         return {"K": {0: per_direction}, "r_pooled_mean": r}
 
     monkeypatch.setattr(handler, "score", fake_score)
     before = synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"]
     handler(SimpleNamespace(state=SimpleNamespace(epoch=2, metrics={})))
     assert np.array_equal(before, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
-    handler(SimpleNamespace(state=SimpleNamespace(epoch=3, metrics={})))
+    assert "gross errors (more than" not in caplog.text
+    state = SimpleNamespace(epoch=3, metrics={})
+    with caplog.at_level("WARNING", logger=pv.logger.name):
+        handler(SimpleNamespace(state=state))
+    assert "Epoch 3, K=0: 1.00 % of the still tissue values are gross errors" in caplog.text
+    assert state.metrics["val_gross_share_K0"] == 0.01
     assert not np.array_equal(before, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
     history = json.loads((tmp_path / pv.HISTORY_FILE).read_text())
     assert [h["epoch"] for h in history["history"]] == [1, 2, 3] and history["best_epoch"] == 3
@@ -166,7 +199,7 @@ def test_after_a_resume_the_history_and_the_best_carry_on(dataset, tmp_path, mon
     args = (_items(dataset), tmp_path, _generator(), G_CONFIG, ROI, "foreground_background", STATS)
 
     def run(handler, epoch, r):
-        per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS}
+        per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS} | {"gross_share_tissue": 0.0}
         monkeypatch.setattr(handler, "score", lambda: {"K": {0: per_direction}, "r_pooled_mean": r})
         return handler(SimpleNamespace(state=SimpleNamespace(epoch=epoch, metrics={})))
 
