@@ -83,16 +83,18 @@ def main() -> None:
              "(K > 0: magnitude rebuilt by the HDL interpolation model from every (K+1)-th frame); r = Pearson r of "
              "the global curves vs ground truth, per direction the mean over cases, pooled over every curve of every "
              "case and direction; L1 = myocardial L1 of the normalised phase (zero predictor beside it). Best = highest "
-             "pooled r averaged over the Ks.", "",
-             "| checkpoint | K | r radial | r circumferential | r longitudinal | r mean | r pooled | L1 myocardium (zero) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "pooled r averaged over the Ks. Gross % = share of the still tissue values inside the ROI off by more "
+             "than half of venc (painted motion, e.g. a line along the crop edge; above 0.1 % evaluate-phase warns).", "",
+             "| checkpoint | K | r radial | r circumferential | r longitudinal | r mean | r pooled | L1 myocardium (zero) "
+             "| gross % |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         mark = " (best)" if name == best else ""
         for K in ks:
             v = row[str(K)]
             lines.append(f"| `{Path(name).name}`{mark} | {K} | {v['r_radial']:.3f} | {v['r_circumferential']:.3f} | "
                          f"{v['r_longitudinal']:.3f} | {v['r_mean']:.3f} | {v['r_pooled']:.3f} | "
-                         f"{v['l1_myocardium']:.4f} ({v['l1_myocardium_zero']:.4f}) |")
+                         f"{v['l1_myocardium']:.4f} ({v['l1_myocardium_zero']:.4f}) | {100 * v['gross_share_tissue']:.3f} |")
     lines += ["", "Produced by `python benchmarks/phase_select_checkpoint.py`.", ""]
     atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines), overwrite=True)
     print("\n".join(lines))
