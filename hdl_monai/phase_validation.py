@@ -64,6 +64,7 @@ from hdl_monai.velocity.curves import DEFAULT_EXCLUDE_BORDER_PX
 __all__ = [
     "CURVE_DIRECTIONS",
     "REFERENCES",
+    "clean",
     "VelocityValidation",
     "in_memory_phase_model",
     "reference_source",
@@ -192,6 +193,13 @@ def velocity_agreement(
     return out
 
 
+def clean(record: Mapping[str, Any]) -> bool:
+    """Whether a velocity-validation record (``{"K": {K: velocity_agreement}, ...}``) has no K whose gross
+    share on still tissue is above :data:`~hdl_monai.evaluate_phase.ARTEFACT_GROSS_SHARE` (records written
+    before the share was measured count as clean)."""
+    return all(not (v.get("gross_share_tissue", 0.0) > ARTEFACT_GROSS_SHARE) for v in record["K"].values())
+
+
 def in_memory_phase_model(
     generator: nn.Module,
     generator_config: Mapping[str, Any],
@@ -228,7 +236,11 @@ class VelocityValidation:
     the first run. A case the velocity assessment cannot use (e.g. no myocardium left after the border
     exclusion) is logged as an error and recorded in the history; training goes on. After a resume into
     the same ``output_dir`` the history of the earlier epochs is kept, and ``best_velocity`` is only
-    replaced by a better generator. Only rank 0 runs under ``torch.distributed``; the generator's train/eval mode is restored.
+    replaced by a better generator. "Better" puts a generator without painted motion first: one whose
+    share of gross errors on still tissue is above :data:`~hdl_monai.evaluate_phase.ARTEFACT_GROSS_SHARE`
+    at some K (:func:`clean`) only replaces another such generator, because the velocity curves, read on
+    the myocardium, do not see a line painted along the crop edge (on one from-scratch run the epoch with
+    the best r was the one with the line). Only rank 0 runs under ``torch.distributed``; the generator's train/eval mode is restored.
     The scores go to the trainer's ``state.metrics`` as ``val_velocity_r`` (pooled r averaged over the Ks)
     and ``val_velocity_r_K<K>`` (per K).
 
@@ -328,6 +340,9 @@ class VelocityValidation:
             network.train(was_training)
         return {"K": per_k, "r_pooled_mean": float(np.mean([v["r_pooled"] for v in per_k.values()]))}
 
+    def _rank(self, record: Mapping[str, Any]) -> tuple[bool, float]:
+        return clean(record), float(record["r_pooled_mean"])
+
     def __call__(self, engine: Any = None) -> dict[str, Any] | None:
         if not _is_rank_zero():
             return None
@@ -343,7 +358,7 @@ class VelocityValidation:
             return None
         record = {"epoch": epoch, **scores}
         self.history.append(record)
-        improved = self.best is None or scores["r_pooled_mean"] > self.best["r_pooled_mean"]
+        improved = self.best is None or self._rank(record) > self._rank(self.best)
         if improved:
             self.best = record
             save_phase_model(
@@ -378,7 +393,7 @@ class VelocityValidation:
         self.history = [h for h in earlier if isinstance(h, dict) and int(h.get("epoch", epoch)) < epoch] + self.history
         scored = [h for h in self.history if "r_pooled_mean" in h]
         if scored and (self.output_dir / BEST_DIR).is_dir():
-            self.best = max(scored, key=lambda h: h["r_pooled_mean"])
+            self.best = max(scored, key=self._rank)
 
     def _write_history(self) -> None:
         atomic_write_json(
@@ -402,7 +417,12 @@ class VelocityValidation:
             f"{100 * v['gross_share_tissue']:.3f} %)"
             for K, v in scores["K"].items()
         ]
-        best = f"best so far, written to {self.output_dir / BEST_DIR}" if improved else f"best epoch {self.best['epoch']}"
+        if improved:
+            best = f"best so far, written to {self.output_dir / BEST_DIR}"
+        elif not clean(scores) and clean(self.best) and scores["r_pooled_mean"] > self.best["r_pooled_mean"]:
+            best = f"higher r than epoch {self.best['epoch']} but painted motion, so not kept as the best"
+        else:
+            best = f"best epoch {self.best['epoch']}"
         logger.info("Epoch %d velocity validation: %s; %s", epoch, "; ".join(parts), best)
         for K, v in scores["K"].items():
             if v["gross_share_tissue"] > ARTEFACT_GROSS_SHARE:

@@ -140,29 +140,46 @@ def test_handler_scores_logs_keeps_the_best_and_restores_train_mode(dataset, tmp
     with torch.no_grad():
         for p in generator.parameters():  # a different generator from now on
             p.add_(0.5)
-    # a worse epoch leaves best_velocity alone; a better one replaces it
-    scores = iter([0.1, 0.9])
+    # a worse epoch leaves best_velocity alone; a better one replaces it; a higher r with painted motion
+    # (gross share on still tissue above the threshold) does not replace a clean best
+    assert first["r_pooled_mean"] < 0.9
+    scores = iter([(-1.0, 0.01), (0.9, 0.0), (0.99, 0.01)])
 
     def fake_score():
-        r = next(scores)
-        per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS}
-        per_direction["gross_share_tissue"] = 0.0 if r < 0.5 else 0.01  # the better epoch paints a line
+        r, gross = next(scores)
+        per_direction = {f"r_{d}": r for d in ("pooled",) + pv.CURVE_DIRECTIONS} | {"gross_share_tissue": gross}
         return {"K": {0: per_direction}, "r_pooled_mean": r}
 
     monkeypatch.setattr(handler, "score", fake_score)
     before = synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"]
-    handler(SimpleNamespace(state=SimpleNamespace(epoch=2, metrics={})))
-    assert np.array_equal(before, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
-    assert "gross errors (more than" not in caplog.text
-    state = SimpleNamespace(epoch=3, metrics={})
+    state = SimpleNamespace(epoch=2, metrics={})
     with caplog.at_level("WARNING", logger=pv.logger.name):
         handler(SimpleNamespace(state=state))
-    assert "Epoch 3, K=0: 1.00 % of the still tissue values are gross errors" in caplog.text
+    assert "Epoch 2, K=0: 1.00 % of the still tissue values are gross errors" in caplog.text
     assert state.metrics["val_gross_share_K0"] == 0.01
-    assert not np.array_equal(before, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
+    assert np.array_equal(before, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
+    handler(SimpleNamespace(state=SimpleNamespace(epoch=3, metrics={})))
+    kept = synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"]
+    assert not np.array_equal(before, kept)
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(0.5)
+    with caplog.at_level("INFO", logger=pv.logger.name):
+        handler(SimpleNamespace(state=SimpleNamespace(epoch=4, metrics={})))
+    assert "higher r than epoch 3 but painted motion, so not kept as the best" in caplog.text
+    assert np.array_equal(kept, synthesize_phase(case, load_phase_model(tmp_path / pv.BEST_DIR))["x"])
     history = json.loads((tmp_path / pv.HISTORY_FILE).read_text())
-    assert [h["epoch"] for h in history["history"]] == [1, 2, 3] and history["best_epoch"] == 3
+    assert [h["epoch"] for h in history["history"]] == [1, 2, 3, 4] and history["best_epoch"] == 3
     assert any(p.name.startswith("events") for p in (tmp_path / "tb").iterdir())
+
+
+def test_clean_records_have_no_k_above_the_gross_threshold():
+    from hdl_monai.evaluate_phase import ARTEFACT_GROSS_SHARE
+
+    assert pv.clean({"K": {0: {"gross_share_tissue": ARTEFACT_GROSS_SHARE}, 3: {"gross_share_tissue": 0.0}}})
+    assert not pv.clean({"K": {0: {"gross_share_tissue": 0.0}, "3": {"gross_share_tissue": 2 * ARTEFACT_GROSS_SHARE}}})
+    assert pv.clean({"K": {"0": {"r_pooled": 0.9}}})  # a history record from before the share was measured
+    assert pv.clean({"K": {0: {"gross_share_tissue": float("nan")}}})  # no labels to measure it on
 
 
 def test_handler_arguments_are_checked(dataset, tmp_path):
