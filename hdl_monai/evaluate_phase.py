@@ -513,7 +513,8 @@ def _plot_phase_examples(real: Case, twins: Mapping[str, Case], path: Path, t: i
             if c == 0:
                 ax.set_ylabel(f"phase {d}")
         fig.colorbar(shown, ax=axes[r, -1], fraction=0.05)
-    fig.suptitle(f"{real.case_id}, frame t = {t}: normalised phase (p / 2048 - 1; x horizontal) and absolute error")
+    fig.suptitle(f"{real.case_id}, frame t = {t}\nnormalised phase (p / 2048 - 1; x horizontal) and absolute error",
+                 fontsize=10)  # two lines: one run's figure is only three panels wide
     save_figure(fig, path)
 
 
