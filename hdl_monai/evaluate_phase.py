@@ -566,7 +566,9 @@ def evaluate_phase(
         example_case: case_id of the case drawn in Fig. 7 and 9 (default: the first).
         overwrite: replace an existing ``out``.
         progress: tqdm bar over (case, K).
-        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). The same for both methods; None = the default.
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI
+            (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). The same for both
+            methods; None = the default.
 
     Returns:
         The content of evaluate_phase.json.

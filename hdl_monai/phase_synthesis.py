@@ -544,10 +544,11 @@ def synthesize_phase(
 
     With ``window_shift`` s > 0 the generator runs on four ROI-sized windows, the ROI moved by (+-s, +-s)
     pixels (each with its own inputs, motion planes included, as in training), and their outputs are
-    blended on the ROI with Gaussian weights (sigma = window / 8 about each window's centre). A pixel then takes its value mostly from windows in which it lies away from the
-    edges, so a GAN artefact along a window's border (a generator may paint one, see
-    docs/phase_synthesis.md) does not reach the output; the blend also averages four predictions. It costs
-    four generator passes (and four optical flows for a ``motion`` model) instead of one.
+    blended on the ROI with Gaussian weights (sigma = window / 8 about each window's centre). A pixel then
+    takes its value mostly from windows in which it lies away from the edges, so a GAN artefact along a
+    window's border (a generator may paint one, see docs/phase_synthesis.md) does not reach the output; the
+    blend also averages four predictions. It costs four generator passes (and four optical flows for a
+    ``motion`` model) instead of one.
 
     Args:
         case: the case (magnitude (X, Y, T) in scanner units and an LV label are needed; phase is not read).
@@ -573,7 +574,10 @@ def synthesize_phase(
     box = _generator_box(case, model)
     shift = int(window_shift)
     if shift < 0 or 2 * shift >= min(model.roi_size):
-        raise ValueError(f"window_shift must be in [0, {(min(model.roi_size) - 1) // 2}] for the ROI {list(model.roi_size)}, got {window_shift}")
+        raise ValueError(
+            f"window_shift must be in [0, {(min(model.roi_size) - 1) // 2}] for the ROI {list(model.roi_size)}, "
+            f"got {window_shift}"
+        )
     if model.motion and case.venc_cm_s is None:
         raise CaseError(
             f"{case.name}: no venc_cm_s in case.json; this model's motion planes are in units of venc (set "
@@ -614,7 +618,8 @@ def generator_roi(case: Case, model: PhaseModel) -> np.ndarray:
     Raises:
         CaseError: the case has no label, or no LV pixel, to centre the ROI on.
     """
-    return paste_roi(np.ones((1,) + tuple(model.roi_size) + (1,), dtype=np.float32), _generator_box(case, model))[0, ..., 0] > 0.5
+    ones = np.ones((1,) + tuple(model.roi_size) + (1,), dtype=np.float32)
+    return paste_roi(ones, _generator_box(case, model))[0, ..., 0] > 0.5
 
 
 def _generator_box(case: Case, model: PhaseModel) -> RoiBox:

@@ -240,9 +240,9 @@ class VelocityValidation:
     share of gross errors on still tissue is above :data:`~hdl_monai.evaluate_phase.ARTEFACT_GROSS_SHARE`
     at some K (:func:`clean`) only replaces another such generator, because the velocity curves, read on
     the myocardium, do not see a line painted along the crop edge (on one from-scratch run the epoch with
-    the best r was the one with the line). Only rank 0 runs under ``torch.distributed``; the generator's train/eval mode is restored.
-    The scores go to the trainer's ``state.metrics`` as ``val_velocity_r`` (pooled r averaged over the Ks)
-    and ``val_velocity_r_K<K>`` (per K).
+    the best r was the one with the line). Only rank 0 runs under ``torch.distributed``; the generator's
+    train/eval mode is restored. The scores go to the trainer's ``state.metrics`` as ``val_velocity_r``
+    (pooled r averaged over the Ks), ``val_velocity_r_K<K>`` and ``val_gross_share_K<K>`` (per K).
 
     Args:
         items: validation datalist items (``datalist_items(dataset, "validation")``).

@@ -187,7 +187,8 @@ def build_twin(
         device: torch device for both networks.
         seed: seed of the background phase noise.
         on_stage: called with "interpolate" and "phase" as each stage starts (progress display).
-        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI
+            (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
 
     Returns:
         The twin: same case_id, magnitude (kept frames identical to the input), labels on every frame,
@@ -225,7 +226,8 @@ def build_twin(
     venc = {d: float((case.venc_cm_s or DEFAULT_VENC_CM_S)[d]) for d in DIRECTIONS}
     stage("phase")
     # the twin's phase encodes velocity at this venc (a motion-plane model needs it as input, too)
-    phase = synthesize_phase(replace(twin, venc_cm_s=venc), phase_net, device=device, seed=int(seed), window_shift=shift)
+    phase = synthesize_phase(replace(twin, venc_cm_s=venc), phase_net, device=device, seed=int(seed),
+                             window_shift=shift)
     done = time.perf_counter()
     record = {
         "K": K,
@@ -334,7 +336,8 @@ def run_twin(
         splits: datalist lists to process (all by default).
         seed: background-noise seed of the phase synthesis (the same for every case).
         plots: write the velocity figures.
-        window_shift: pixels by which the phase generator's four blended windows move off the ROI (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
+        window_shift: pixels by which the phase generator's four blended windows move off the ROI
+            (0: one window; see :func:`~hdl_monai.phase_synthesis.synthesize_phase`). None = the default.
         workers: processes for the velocity assessment of a dataset (see ``assess_path``).
         exclude_border_px: myocardium border pixels left out of the velocity curves, in every analysis
             (default 1; 0 for coarse images whose wall is only a few pixels thick).
