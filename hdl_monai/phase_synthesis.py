@@ -599,7 +599,7 @@ def synthesize_phase(
         blend[:, roi_x, roi_y] += fake[:, win_x, win_y] * weight[win_x, win_y][None, :, :, None]
         weight_sum[roi_x, roi_y] += weight[win_x, win_y]
     fake = (blend / weight_sum[None, :, :, None]).astype(np.float32)  # (3, rx, ry, T)
-    inside = generator_roi(case, model)[..., None]  # (X, Y, 1)
+    inside = _box_mask(box, model.roi_size)[..., None]  # (X, Y, 1)
     predicted = paste_roi(fake, box, background=0.0)  # (3, X, Y, T)
     keep = inside if paints_whole_image(model.scheme) else inside & (foreground_mask(m, model.threshold) > 0.5)
     rng = np.random.default_rng(seed)
@@ -618,8 +618,12 @@ def generator_roi(case: Case, model: PhaseModel) -> np.ndarray:
     Raises:
         CaseError: the case has no label, or no LV pixel, to centre the ROI on.
     """
-    ones = np.ones((1,) + tuple(model.roi_size) + (1,), dtype=np.float32)
-    return paste_roi(ones, _generator_box(case, model))[0, ..., 0] > 0.5
+    return _box_mask(_generator_box(case, model), model.roi_size)
+
+
+def _box_mask(box: RoiBox, roi_size: Sequence[int]) -> np.ndarray:
+    """(X, Y) bool: the pixels of the full image inside ``box`` (of size ``roi_size``)."""
+    return paste_roi(np.ones((1,) + tuple(roi_size) + (1,), dtype=np.float32), box)[0, ..., 0] > 0.5
 
 
 def _generator_box(case: Case, model: PhaseModel) -> RoiBox:
