@@ -22,6 +22,7 @@ Saved model (``<output_dir>/model.pt``, :func:`save_phase_model`), a ``torch.sav
 - ``"motion"``: whether the generator also sees the in-plane velocity guess of optical flow
   (:func:`~hdl_monai.transforms.motion_planes`, 2 more input channels, after the cycle planes); absent = False;
 - ``"roi_size"``: [rx, ry] pixels of the LV-centred crop the generator works on;
+- ``"roi_jitter"``: pixels by which training moved that crop (train.json ``roi_jitter``; absent = 0);
 - ``"scheme"``: ``"foreground_background"``, ``"vanilla"`` or ``"pix2pix"``; ``"threshold"``: -0.95;
 - ``"magnitude_percentile"``: 99.5 (the per-series magnitude scale);
 - ``"background_stats_file"``: ``"background_stats.json"``, the fitted Gaussian, next to ``model.pt``.
@@ -64,7 +65,7 @@ from hdl_monai.transforms.array import (
     paste_roi,
     roi_box,
 )
-from hdl_monai.transforms.dictionary import MOTION_KEY, motion_series
+from hdl_monai.transforms.dictionary import MOTION_KEY, motion_series, window_offsets
 
 __all__ = [
     "MODEL_FILE",
@@ -392,9 +393,12 @@ def save_phase_model(
     threshold: float = FOREGROUND_THRESHOLD,
     cycle: bool = False,
     motion: bool = False,
+    roi_jitter: int = 0,
 ) -> Path:
     """Write ``<output_dir>/model.pt`` (format in the module docstring) and, when given,
-    ``<output_dir>/background_stats.json``. Returns the model path."""
+    ``<output_dir>/background_stats.json``. Returns the model path. ``roi_jitter`` records the training
+    windows' shift (train.json ``roi_jitter``): ``synthesize_phase`` with ``window_shift`` equal to it runs
+    only windows the generator was trained on."""
     inputs = 3 + (CYCLE_PLANES if cycle else 0) + (MOTION_PLANES if motion else 0)
     if "in_channels" in generator_config and int(generator_config["in_channels"]) != inputs:
         raise ValueError(
@@ -412,6 +416,7 @@ def save_phase_model(
         "scheme": check_scheme(scheme),
         "cycle": bool(cycle),
         "motion": bool(motion),
+        "roi_jitter": int(roi_jitter),
         "threshold": float(threshold),
         "magnitude_percentile": MAGNITUDE_PERCENTILE,
         "background_stats_file": BACKGROUND_STATS_FILE,
@@ -448,6 +453,7 @@ class PhaseModel:
         self.scheme = str(payload["scheme"])
         self.cycle = bool(payload.get("cycle", False))
         self.motion = bool(payload.get("motion", False))
+        self.roi_jitter = int(payload.get("roi_jitter", 0))
         self.threshold = float(payload.get("threshold", FOREGROUND_THRESHOLD))
         self.magnitude_percentile = float(payload.get("magnitude_percentile", MAGNITUDE_PERCENTILE))
         self.background_stats = dict(background_stats)
@@ -500,10 +506,11 @@ class ExportPhaseModel:
         background_stats: Mapping[str, Any] | None = None,
         cycle: bool = False,
         motion: bool = False,
+        roi_jitter: int = 0,
     ) -> None:
         self.output_dir, self.generator, self.generator_config = output_dir, generator, generator_config
         self.roi_size, self.scheme, self.background_stats = roi_size, check_scheme(scheme), background_stats
-        self.cycle, self.motion = bool(cycle), bool(motion)
+        self.cycle, self.motion, self.roi_jitter = bool(cycle), bool(motion), int(roi_jitter)
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
@@ -515,7 +522,7 @@ class ExportPhaseModel:
             return None
         return save_phase_model(
             self.output_dir, self.generator, self.generator_config, self.roi_size, self.scheme, self.background_stats,
-            cycle=self.cycle, motion=self.motion,
+            cycle=self.cycle, motion=self.motion, roi_jitter=self.roi_jitter,
         )
 
 
@@ -586,7 +593,7 @@ def synthesize_phase(
     X, Y, T = magnitude.shape
     m = normalize_magnitude(magnitude, magnitude_scale(magnitude, model.magnitude_percentile))
     rx, ry = model.roi_size
-    offsets = [(0, 0)] if shift == 0 else [(dx, dy) for dx in (-shift, shift) for dy in (-shift, shift)]
+    offsets = window_offsets(shift)[1:] if shift else [(0, 0)]  # the windows a roi_jitter training saw
     weight = np.outer(_window_weight(rx, shift), _window_weight(ry, shift))
     blend = np.zeros((3, rx, ry, T))
     weight_sum = np.zeros((rx, ry))

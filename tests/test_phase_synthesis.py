@@ -40,7 +40,17 @@ from hdl_monai.phase_synthesis import (
 )
 from hdl_monai.transforms.array import PhaseSample, cycle_planes, motion_planes
 from hdl_monai.velocity.assessment import assess_velocity
-from hdl_monai.transforms.dictionary import CropLVROId, NormalizeMagnituded, NormalizePhased, WeightMapsd
+from hdl_monai.transforms.dictionary import (
+    CropLVROId,
+    MotionPlanesd,
+    NormalizeMagnituded,
+    NormalizePhased,
+    RandROIWindowd,
+    ROIWindowd,
+    WeightMapsd,
+    jitter_crop_size,
+    window_offsets,
+)
 from conftest import make_case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,6 +353,62 @@ def test_window_shift_must_fit_the_roi(dataset, model_dir):
             synthesize_phase(case, model_dir, window_shift=bad)
 
 
+def test_training_windows_are_the_windows_synthesis_blends(dataset):
+    """roi_jitter training: each window cut from the grown crop (and its motion planes) is exactly the
+    crop of the ROI moved by that offset, planes computed on that crop alone, as synthesize_phase runs it."""
+    from hdl_monai.transforms.array import RoiBox, crop_roi, lv_center, roi_box
+
+    jitter, keys = 3, ["magnitude", "phase_x", "label"]
+    item = LoadCased(phase=True)(datalist_items(dataset, "test")[0])
+    grown = Compose(
+        [
+            CropLVROId(keys=keys, roi_size=jitter_crop_size(ROI, jitter), pad_value=["min", 2048.0, "min"]),
+            MotionPlanesd(window_size=ROI, jitter=jitter),
+        ]
+    )(item)
+    assert grown["motion_windows"].shape == (5, 2, ROI, ROI, item["magnitude"].shape[-1])
+    box = roi_box(lv_center(item["label"]), (ROI, ROI), item["label"].shape[:2])
+    args = (item["pixel_spacing_mm"], float(item["rr_interval_ms"]), item["venc_cm_s"])
+    assert window_offsets(jitter)[0] == (0, 0) and sorted(window_offsets(jitter)[1:]) == [(-3, -3), (-3, 3), (3, -3), (3, 3)]
+    for index, (dx, dy) in enumerate(window_offsets(jitter)):
+        window = ROIWindowd(keys, ROI, jitter, index=index)(grown)
+        moved = RoiBox((box.start[0] + dx, box.start[1] + dy), (box.end[0] + dx, box.end[1] + dy), box.spatial_shape)
+        for key, pad in zip(keys, ("min", 2048.0, "min")):
+            assert np.array_equal(window[key], crop_roi(item[key], moved, pad)), (index, key)
+        direct = motion_planes(crop_roi(item["magnitude"], moved, "min"), *args)
+        np.testing.assert_allclose(window["motion"], direct, rtol=1e-6, atol=1e-7)
+        assert "motion_windows" not in window
+    # jitter 0: the dict passes unchanged
+    plain = CropLVROId(keys=keys, roi_size=ROI)(item)
+    assert ROIWindowd(keys, ROI, 0)(plain)["magnitude"] is plain["magnitude"]
+
+
+def test_random_training_window_draws_all_five_reproducibly(dataset):
+    series = np.random.default_rng(0).normal(size=(ROI + 8, ROI + 8, 4))
+    draw = RandROIWindowd(["m"], ROI, 4)
+
+    def corners(seed):
+        draw.set_random_state(seed)
+        return [float(draw({"m": series})["m"][0, 0, 0]) for _ in range(40)]
+
+    first = corners(7)
+    assert first == corners(7)
+    starts = {float(series[4 + dx, 4 + dy, 0]) for dx, dy in window_offsets(4)}
+    assert set(first) == starts  # every window, and only those
+
+
+def test_training_window_errors_name_the_case():
+    with pytest.raises(ValueError, match=r"case c7: 'm' is \(30, 30\).*expected.*\(40, 40\)"):
+        ROIWindowd(["m"], 32, 4)({"m": np.zeros((30, 30, 5)), "case_id": "c7"})
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="jitter"):
+            ROIWindowd(["m"], 32, bad)
+    with pytest.raises(ValueError, match="index"):
+        ROIWindowd(["m"], 32, 2, index=5)
+    with pytest.raises(ValueError, match="window_size"):
+        MotionPlanesd(jitter=2)
+
+
 def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):
     out = tmp_path / "run"
     # `hdl-monai train phase` runs `python -m monai.bundle run training --config_file .../train.json ...`
@@ -479,7 +545,7 @@ def test_bundle_motion_switch_trains_and_synthesises_with_the_flow_planes(datase
     out = tmp_path / "motion"
     cmd = [
         sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(BUNDLE / "train.json"),
-        "--dataset_dir", str(dataset), "--output_dir", str(out), "--motion", "True",
+        "--dataset_dir", str(dataset), "--output_dir", str(out), "--motion", "True", "--roi_jitter", "2",
         "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4", "--progress", "False",
         "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",
     ]  # fmt: skip
@@ -487,6 +553,7 @@ def test_bundle_motion_switch_trains_and_synthesises_with_the_flow_planes(datase
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     model = load_phase_model(out)
     assert model.motion and model.cycle and model.generator_config["in_channels"] == 7
+    assert model.roi_jitter == 2 and model.roi_size == (ROI, ROI)  # trained on moved windows, saved at the ROI
     case = load_case(datalist_items(dataset, "test")[0]["case"])
     assert synthesize_phase(case, model)["x"].shape == case.magnitude.shape
     case.venc_cm_s = None

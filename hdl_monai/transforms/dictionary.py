@@ -65,6 +65,10 @@ __all__ = [
     "PhaseSampled",
     "RandPhaseSampled",
     "MotionPlanesd",
+    "ROIWindowd",
+    "RandROIWindowd",
+    "window_offsets",
+    "jitter_crop_size",
     "MOTION_KEY",
     "motion_series",
     "CropLVROID",
@@ -468,21 +472,148 @@ class MotionPlanesd(MapTransform):
 
     Raises:
         KeyError: a case without ``venc_cm_s`` (the guess is in units of venc), naming the case.
+        ValueError: ``jitter`` > 0 and a magnitude that is not the ROI grown by ``jitter``.
+
+    With ``jitter`` j > 0 the series is the ROI grown by j on every side (``CropLVROId`` with
+    ``jitter_crop_size(roi_size, j)``), and the planes are computed once per window of
+    :func:`window_offsets` (each ``window_size`` crop on its own, as ``synthesize_phase`` computes them):
+    ``d[output_key + "_windows"]`` (n_windows, 2, rx, ry, T), for :class:`RandROIWindowd` to pick from.
     """
 
-    def __init__(self, magnitude_key: str = "magnitude", output_key: str = MOTION_KEY, alpha: float = 0.1) -> None:
+    def __init__(
+        self,
+        magnitude_key: str = "magnitude",
+        output_key: str = MOTION_KEY,
+        alpha: float = 0.1,
+        window_size: Sequence[int] | int | None = None,
+        jitter: int = 0,
+    ) -> None:
         super().__init__((magnitude_key,))
         self.magnitude_key, self.output_key, self.alpha = magnitude_key, output_key, float(alpha)
+        self.jitter = _check_jitter(jitter)
+        if self.jitter and window_size is None:
+            raise ValueError("MotionPlanesd: jitter > 0 needs window_size (the generator's ROI size)")
+        self.window_size = None if window_size is None else tuple(int(s) for s in ensure_tuple_rep(window_size, 2))
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         missing = [k for k in ("pixel_spacing_mm", "rr_interval_ms", "venc_cm_s") if d.get(k) is None]
         if missing:
-            raise KeyError(f"MotionPlanesd: case {d.get('case_id', d.get('case', '?'))} lacks {missing}")
-        d[self.output_key] = motion_planes(
-            d[self.magnitude_key], d["pixel_spacing_mm"], float(d["rr_interval_ms"]), d["venc_cm_s"], self.alpha
+            raise KeyError(f"MotionPlanesd: case {_case_name(d)} lacks {missing}")
+        args = (d["pixel_spacing_mm"], float(d["rr_interval_ms"]), d["venc_cm_s"], self.alpha)
+        if not self.jitter:
+            d[self.output_key] = motion_planes(d[self.magnitude_key], *args)
+            return d
+        magnitude = d[self.magnitude_key]
+        _check_grown(magnitude, self.window_size, self.jitter, self.magnitude_key, d, "MotionPlanesd")
+        d[self.output_key + WINDOWS_POSTFIX] = np.stack(
+            [
+                motion_planes(_window(magnitude, self.window_size, self.jitter, offset), *args)
+                for offset in window_offsets(self.jitter)
+            ]
         )
         return d
+
+
+WINDOWS_POSTFIX = "_windows"
+
+
+def window_offsets(jitter: int) -> list[tuple[int, int]]:
+    """(dx, dy) of the generator windows about the LV-centred ROI: the ROI itself first, then, for
+    ``jitter`` j > 0, the four windows moved by (+-j, +-j) that ``synthesize_phase(window_shift=j)`` blends
+    (in its order)."""
+    j = _check_jitter(jitter)
+    return [(0, 0)] + ([(dx, dy) for dx in (-j, j) for dy in (-j, j)] if j else [])
+
+
+def jitter_crop_size(roi_size: Sequence[int] | int, jitter: int) -> list[int]:
+    """[rx + 2j, ry + 2j]: the crop that holds every window of :func:`window_offsets` for an ROI of
+    ``roi_size``."""
+    return [int(s) + 2 * _check_jitter(jitter) for s in ensure_tuple_rep(roi_size, 2)]
+
+
+def _check_jitter(jitter: int) -> int:
+    if isinstance(jitter, bool) or int(jitter) != jitter or int(jitter) < 0:
+        raise ValueError(f"jitter must be a whole number of pixels >= 0, got {jitter!r}")
+    return int(jitter)
+
+
+def _case_name(d: Mapping[Hashable, Any]) -> str:
+    return str(d.get("case_id", d.get("case", "?")))
+
+
+def _check_grown(series: Any, window_size: Sequence[int], jitter: int, key: Hashable, d: Mapping, who: str) -> None:
+    """ValueError naming the case unless ``series`` (..., X, Y, T) is the ROI grown by ``jitter``."""
+    expected = tuple(jitter_crop_size(window_size, jitter))
+    if tuple(series.shape[-3:-1]) != expected:
+        raise ValueError(
+            f"{who}: case {_case_name(d)}: {key!r} is {tuple(series.shape[-3:-1])} in (X, Y), expected the ROI "
+            f"{tuple(window_size)} grown by jitter {jitter} on every side, {expected} (crop with CropLVROId("
+            f"roi_size=jitter_crop_size(roi_size, jitter)) first)"
+        )
+
+
+def _window(series: Any, window_size: Sequence[int], jitter: int, offset: tuple[int, int]) -> Any:
+    """The ``window_size`` window of a grown crop (..., X, Y, T) at ``offset`` from its centre."""
+    x0, y0 = jitter + offset[0], jitter + offset[1]
+    return series[..., x0 : x0 + window_size[0], y0 : y0 + window_size[1], :]
+
+
+class ROIWindowd(MapTransform):
+    """Cut one generator window (the ROI moved by an offset of :func:`window_offsets`) out of series cropped
+    to the ROI grown by ``jitter``; ``jitter`` 0 leaves the dict as it is.
+
+    Each of ``keys`` is cut to ``roi_size``; the motion planes of that window, if
+    :class:`MotionPlanesd` computed them (``d[motion_key + "_windows"]``), become ``d[motion_key]``.
+    ``index`` picks the window (0, the default, is the ROI itself: validation sees what inference with
+    ``window_shift`` 0 sees); :class:`RandROIWindowd` draws it for training.
+
+    Raises:
+        ValueError: a key whose (X, Y) is not the grown ROI, naming the case; a bad ``index``.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        roi_size: Sequence[int] | int,
+        jitter: int = 0,
+        index: int = 0,
+        motion_key: str = MOTION_KEY,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.roi_size = tuple(int(s) for s in ensure_tuple_rep(roi_size, 2))
+        self.offsets = window_offsets(jitter)
+        self.jitter = _check_jitter(jitter)
+        if not 0 <= int(index) < len(self.offsets):
+            raise ValueError(f"ROIWindowd: index must be in [0, {len(self.offsets) - 1}], got {index}")
+        self.index, self.motion_key = int(index), motion_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        if not self.jitter:
+            return d
+        offset = self.offsets[self.index]
+        for key in self.key_iterator(d):
+            _check_grown(d[key], self.roi_size, self.jitter, key, d, type(self).__name__)
+            d[key] = _window(d[key], self.roi_size, self.jitter, offset)
+        windows = d.pop(self.motion_key + WINDOWS_POSTFIX, None)
+        if windows is not None:
+            d[self.motion_key] = windows[self.index]
+        return d
+
+
+class RandROIWindowd(Randomizable, ROIWindowd):
+    """:class:`ROIWindowd` with the window drawn uniformly from the five of :func:`window_offsets` (the ROI
+    and the four that ``synthesize_phase(window_shift=jitter)`` blends), so a generator trained with it
+    has seen every window it is run on. Reproducible with :meth:`set_random_state`."""
+
+    def randomize(self, data: Any = None) -> None:
+        self.index = int(self.R.randint(0, len(self.offsets)))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        self.randomize()
+        return ROIWindowd.__call__(self, data)
 
 
 class PhaseSampled(MapTransform):
