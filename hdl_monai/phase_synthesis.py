@@ -64,8 +64,9 @@ from hdl_monai.transforms.array import (
     normalize_phase,
     paste_roi,
     roi_box,
+    window_offsets,
 )
-from hdl_monai.transforms.dictionary import MOTION_KEY, motion_series, window_offsets
+from hdl_monai.transforms.dictionary import MOTION_KEY, motion_series
 
 __all__ = [
     "MODEL_FILE",

@@ -38,7 +38,14 @@ from hdl_monai.phase_synthesis import (
     save_phase_model,
     synthesize_phase,
 )
-from hdl_monai.transforms.array import PhaseSample, cycle_planes, motion_planes
+from hdl_monai.transforms.array import (
+    PhaseSample,
+    ROIWindow,
+    cycle_planes,
+    jitter_crop_size,
+    motion_planes,
+    window_offsets,
+)
 from hdl_monai.velocity.assessment import assess_velocity
 from hdl_monai.transforms.dictionary import (
     CropLVROId,
@@ -48,8 +55,6 @@ from hdl_monai.transforms.dictionary import (
     RandROIWindowd,
     ROIWindowd,
     WeightMapsd,
-    jitter_crop_size,
-    window_offsets,
 )
 from conftest import make_case
 
@@ -407,6 +412,8 @@ def test_training_window_errors_name_the_case():
         ROIWindowd(["m"], 32, 2, index=5)
     with pytest.raises(ValueError, match="window_size"):
         MotionPlanesd(jitter=2)
+    with pytest.raises(ValueError, match="beyond jitter"):
+        ROIWindow(32, 2)(np.zeros((36, 36, 5)), (3, 0))
 
 
 def test_bundle_train_command_runs_one_epoch(dataset, tmp_path):

@@ -67,6 +67,9 @@ __all__ = [
     "paste_roi",
     "CropLVROI",
     "PasteROI",
+    "window_offsets",
+    "jitter_crop_size",
+    "ROIWindow",
     # normalisation
     "normalize_phase",
     "denormalize_phase",
@@ -389,6 +392,64 @@ class CropLVROI(Transform):
         if box is None:
             box = self.compute_box(tuple(img.shape[-3:-1]), label=label, center=center)
         return crop_roi(img, box, self.pad_value)
+
+
+def window_offsets(jitter: int) -> list[tuple[int, int]]:
+    """(dx, dy) pixels of the generator windows about the LV-centred ROI: the ROI itself first, then, for
+    ``jitter`` j > 0, the four windows moved by (+-j, +-j) that ``synthesize_phase(window_shift=j)`` blends
+    (in its order)."""
+    j = _check_jitter(jitter)
+    return [(0, 0)] + ([(dx, dy) for dx in (-j, j) for dy in (-j, j)] if j else [])
+
+
+def jitter_crop_size(roi_size: Sequence[int] | int, jitter: int) -> list[int]:
+    """[rx + 2j, ry + 2j]: the crop (same centre as the ROI) that holds every window of
+    :func:`window_offsets` for an ROI of ``roi_size``."""
+    return [int(s) + 2 * _check_jitter(jitter) for s in ensure_tuple_rep(roi_size, 2)]
+
+
+def _check_jitter(jitter: int) -> int:
+    if isinstance(jitter, bool) or int(jitter) != jitter or int(jitter) < 0:
+        raise ValueError(f"jitter must be a whole number of pixels >= 0, got {jitter!r}")
+    return int(jitter)
+
+
+class ROIWindow(Transform):
+    """Cut one generator window out of a series cropped to the ROI grown by ``jitter`` on every side
+    (``CropLVROI(jitter_crop_size(roi_size, jitter))``): the ``roi_size`` window moved by ``offset`` (one of
+    :func:`window_offsets`) from the ROI. Input (..., rx + 2j, ry + 2j, T), numpy or torch; output a view
+    (..., rx, ry, T).
+
+    Args:
+        roi_size: (rx, ry) of the generator's ROI (an int means square).
+        jitter: pixels the crop was grown by on every side.
+
+    Raises:
+        ValueError: a bad ``jitter``; a series that is not the grown ROI; an offset beyond ``jitter``.
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(self, roi_size: Sequence[int] | int, jitter: int) -> None:
+        self.roi_size = tuple(int(s) for s in ensure_tuple_rep(roi_size, 2))
+        self.jitter = _check_jitter(jitter)
+
+    def check(self, series: NdarrayOrTensor, name: str = "series") -> None:
+        """ValueError naming ``name`` unless ``series`` (..., X, Y, T) is the ROI grown by ``jitter``."""
+        expected = tuple(jitter_crop_size(self.roi_size, self.jitter))
+        if tuple(series.shape[-3:-1]) != expected:
+            raise ValueError(
+                f"{name} is {tuple(series.shape[-3:-1])} in (X, Y), expected the ROI {self.roi_size} grown by "
+                f"jitter {self.jitter} on every side, {expected} (crop with CropLVROI(jitter_crop_size(roi_size, "
+                "jitter)) first)"
+            )
+
+    def __call__(self, series: NdarrayOrTensor, offset: Sequence[int] = (0, 0)) -> NdarrayOrTensor:
+        self.check(series)
+        if any(abs(int(o)) > self.jitter for o in offset):
+            raise ValueError(f"ROIWindow: offset {tuple(offset)} goes beyond jitter {self.jitter}")
+        x0, y0 = self.jitter + int(offset[0]), self.jitter + int(offset[1])
+        return series[..., x0 : x0 + self.roi_size[0], y0 : y0 + self.roi_size[1], :]
 
 
 class PasteROI(Transform):

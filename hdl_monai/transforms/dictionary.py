@@ -42,6 +42,7 @@ from hdl_monai.transforms.array import (
     NormalizeMagnitude,
     NormalizePhase,
     PhaseSample,
+    ROIWindow,
     RoiBox,
     WeightMaps,
     _squeeze_series,
@@ -49,6 +50,7 @@ from hdl_monai.transforms.array import (
     motion_planes,
     paste_roi,
     sample_interpolation_indices,
+    window_offsets,
 )
 
 __all__ = [
@@ -67,8 +69,6 @@ __all__ = [
     "MotionPlanesd",
     "ROIWindowd",
     "RandROIWindowd",
-    "window_offsets",
-    "jitter_crop_size",
     "MOTION_KEY",
     "motion_series",
     "CropLVROID",
@@ -95,6 +95,10 @@ __all__ = [
     "PhaseSampleDict",
     "RandPhaseSampleD",
     "RandPhaseSampleDict",
+    "ROIWindowD",
+    "ROIWindowDict",
+    "RandROIWindowD",
+    "RandROIWindowDict",
 ]
 
 DEFAULT_EXTRA_KEYS = ("w1", "w2", "foreground")
@@ -470,14 +474,16 @@ class MotionPlanesd(MapTransform):
     after the ROI crop (the flow is computed on what the generator sees) and before caching: it runs one
     Horn-Schunck flow per frame.
 
-    Raises:
-        KeyError: a case without ``venc_cm_s`` (the guess is in units of venc), naming the case.
-        ValueError: ``jitter`` > 0 and a magnitude that is not the ROI grown by ``jitter``.
-
     With ``jitter`` j > 0 the series is the ROI grown by j on every side (``CropLVROId`` with
     ``jitter_crop_size(roi_size, j)``), and the planes are computed once per window of
-    :func:`window_offsets` (each ``window_size`` crop on its own, as ``synthesize_phase`` computes them):
-    ``d[output_key + "_windows"]`` (n_windows, 2, rx, ry, T), for :class:`RandROIWindowd` to pick from.
+    :func:`~hdl_monai.transforms.array.window_offsets` (each ``window_size`` crop on its own, as
+    ``synthesize_phase`` computes them): ``d[output_key + "_windows"]`` (n_windows, 2, rx, ry, T), for
+    :class:`RandROIWindowd` to pick from.
+
+    Raises:
+        KeyError: a case without ``venc_cm_s`` (the guess is in units of venc), naming the case.
+        ValueError: ``jitter`` > 0 without ``window_size``, or a magnitude that is not the ROI grown by
+            ``jitter`` (naming the case).
     """
 
     def __init__(
@@ -490,10 +496,9 @@ class MotionPlanesd(MapTransform):
     ) -> None:
         super().__init__((magnitude_key,))
         self.magnitude_key, self.output_key, self.alpha = magnitude_key, output_key, float(alpha)
-        self.jitter = _check_jitter(jitter)
-        if self.jitter and window_size is None:
+        if jitter and window_size is None:
             raise ValueError("MotionPlanesd: jitter > 0 needs window_size (the generator's ROI size)")
-        self.window_size = None if window_size is None else tuple(int(s) for s in ensure_tuple_rep(window_size, 2))
+        self.window = None if not jitter else ROIWindow(window_size, jitter)  # type: ignore[arg-type]
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -501,16 +506,13 @@ class MotionPlanesd(MapTransform):
         if missing:
             raise KeyError(f"MotionPlanesd: case {_case_name(d)} lacks {missing}")
         args = (d["pixel_spacing_mm"], float(d["rr_interval_ms"]), d["venc_cm_s"], self.alpha)
-        if not self.jitter:
+        if self.window is None:
             d[self.output_key] = motion_planes(d[self.magnitude_key], *args)
             return d
         magnitude = d[self.magnitude_key]
-        _check_grown(magnitude, self.window_size, self.jitter, self.magnitude_key, d, "MotionPlanesd")
+        _check_window(self.window, magnitude, self.magnitude_key, d, "MotionPlanesd")
         d[self.output_key + WINDOWS_POSTFIX] = np.stack(
-            [
-                motion_planes(_window(magnitude, self.window_size, self.jitter, offset), *args)
-                for offset in window_offsets(self.jitter)
-            ]
+            [motion_planes(self.window(magnitude, offset), *args) for offset in window_offsets(self.window.jitter)]
         )
         return d
 
@@ -518,50 +520,22 @@ class MotionPlanesd(MapTransform):
 WINDOWS_POSTFIX = "_windows"
 
 
-def window_offsets(jitter: int) -> list[tuple[int, int]]:
-    """(dx, dy) of the generator windows about the LV-centred ROI: the ROI itself first, then, for
-    ``jitter`` j > 0, the four windows moved by (+-j, +-j) that ``synthesize_phase(window_shift=j)`` blends
-    (in its order)."""
-    j = _check_jitter(jitter)
-    return [(0, 0)] + ([(dx, dy) for dx in (-j, j) for dy in (-j, j)] if j else [])
-
-
-def jitter_crop_size(roi_size: Sequence[int] | int, jitter: int) -> list[int]:
-    """[rx + 2j, ry + 2j]: the crop that holds every window of :func:`window_offsets` for an ROI of
-    ``roi_size``."""
-    return [int(s) + 2 * _check_jitter(jitter) for s in ensure_tuple_rep(roi_size, 2)]
-
-
-def _check_jitter(jitter: int) -> int:
-    if isinstance(jitter, bool) or int(jitter) != jitter or int(jitter) < 0:
-        raise ValueError(f"jitter must be a whole number of pixels >= 0, got {jitter!r}")
-    return int(jitter)
-
-
 def _case_name(d: Mapping[Hashable, Any]) -> str:
     return str(d.get("case_id", d.get("case", "?")))
 
 
-def _check_grown(series: Any, window_size: Sequence[int], jitter: int, key: Hashable, d: Mapping, who: str) -> None:
-    """ValueError naming the case unless ``series`` (..., X, Y, T) is the ROI grown by ``jitter``."""
-    expected = tuple(jitter_crop_size(window_size, jitter))
-    if tuple(series.shape[-3:-1]) != expected:
-        raise ValueError(
-            f"{who}: case {_case_name(d)}: {key!r} is {tuple(series.shape[-3:-1])} in (X, Y), expected the ROI "
-            f"{tuple(window_size)} grown by jitter {jitter} on every side, {expected} (crop with CropLVROId("
-            f"roi_size=jitter_crop_size(roi_size, jitter)) first)"
-        )
-
-
-def _window(series: Any, window_size: Sequence[int], jitter: int, offset: tuple[int, int]) -> Any:
-    """The ``window_size`` window of a grown crop (..., X, Y, T) at ``offset`` from its centre."""
-    x0, y0 = jitter + offset[0], jitter + offset[1]
-    return series[..., x0 : x0 + window_size[0], y0 : y0 + window_size[1], :]
+def _check_window(window: ROIWindow, series: Any, key: Hashable, d: Mapping[Hashable, Any], who: str) -> None:
+    """``window.check`` with the case, the key and the transform named in the error."""
+    try:
+        window.check(series, f"{key!r}")
+    except ValueError as err:
+        raise ValueError(f"{who}: case {_case_name(d)}: {err}") from err
 
 
 class ROIWindowd(MapTransform):
-    """Cut one generator window (the ROI moved by an offset of :func:`window_offsets`) out of series cropped
-    to the ROI grown by ``jitter``; ``jitter`` 0 leaves the dict as it is.
+    """:class:`~hdl_monai.transforms.array.ROIWindow` on every key: one generator window (the ROI moved by
+    an offset of :func:`~hdl_monai.transforms.array.window_offsets`) out of series cropped to the ROI grown
+    by ``jitter``; ``jitter`` 0 leaves the dict as it is.
 
     Each of ``keys`` is cut to ``roi_size``; the motion planes of that window, if
     :class:`MotionPlanesd` computed them (``d[motion_key + "_windows"]``), become ``d[motion_key]``.
@@ -582,21 +556,20 @@ class ROIWindowd(MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.roi_size = tuple(int(s) for s in ensure_tuple_rep(roi_size, 2))
+        self.window = ROIWindow(roi_size, jitter)
         self.offsets = window_offsets(jitter)
-        self.jitter = _check_jitter(jitter)
         if not 0 <= int(index) < len(self.offsets):
             raise ValueError(f"ROIWindowd: index must be in [0, {len(self.offsets) - 1}], got {index}")
         self.index, self.motion_key = int(index), motion_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        if not self.jitter:
+        if not self.window.jitter:
             return d
         offset = self.offsets[self.index]
         for key in self.key_iterator(d):
-            _check_grown(d[key], self.roi_size, self.jitter, key, d, type(self).__name__)
-            d[key] = _window(d[key], self.roi_size, self.jitter, offset)
+            _check_window(self.window, d[key], key, d, type(self).__name__)
+            d[key] = self.window(d[key], offset)
         windows = d.pop(self.motion_key + WINDOWS_POSTFIX, None)
         if windows is not None:
             d[self.motion_key] = windows[self.index]
@@ -720,3 +693,5 @@ InterpolationSampleD = InterpolationSampleDict = InterpolationSampled
 RandInterpolationSampleD = RandInterpolationSampleDict = RandInterpolationSampled
 PhaseSampleD = PhaseSampleDict = PhaseSampled
 RandPhaseSampleD = RandPhaseSampleDict = RandPhaseSampled
+ROIWindowD = ROIWindowDict = ROIWindowd
+RandROIWindowD = RandROIWindowDict = RandROIWindowd
