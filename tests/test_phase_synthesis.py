@@ -494,6 +494,13 @@ def test_cycle_model_round_trip_and_mismatch(tmp_path):
     config = dict(G_CONFIG, in_channels=5)
     save_phase_model(tmp_path / "cyc", R2UNet(**config), config, ROI, background_stats=PAPER_STATS, cycle=True)
     assert load_phase_model(tmp_path / "cyc").cycle
+    assert load_phase_model(tmp_path / "cyc").roi_jitter == 0
+    # a model saved before roi_jitter existed loads as trained without it
+    payload = torch.load(tmp_path / "cyc" / "model.pt", weights_only=True)
+    (tmp_path / "old").mkdir()
+    torch.save({k: v for k, v in payload.items() if k != "roi_jitter"}, tmp_path / "old" / "model.pt")
+    (tmp_path / "old" / "background_stats.json").write_text((tmp_path / "cyc" / "background_stats.json").read_text())
+    assert load_phase_model(tmp_path / "old").roi_jitter == 0
     # 5 input channels without the cycle flag is not a phase generator this code can feed: saving refuses it
     with pytest.raises(ValueError, match="takes 5 input channels but cycle=False, motion=False give 3"):
         save_phase_model(tmp_path / "bad", R2UNet(**config), config, ROI, background_stats=PAPER_STATS)
