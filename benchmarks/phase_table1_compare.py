@@ -3,7 +3,8 @@
 Each `--run LABEL SEED DIR METHOD` takes the K-th Table I row of METHOD ("proposed" or "vanilla") from
 DIR/evaluate_phase.json (written by `hdl-monai evaluate-phase ... --out DIR`; DIR may also be such a JSON
 file, e.g. a copy under benchmarks/results) and files it under LABEL and
-SEED. Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then
+SEED. DIR may also be a results JSON this script wrote: METHOD is then one of its labels and SEED one of
+its seeds, so runs whose evaluation directories are gone can still be pooled with new ones. Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then
 how many seeds the first label beats each other label on each metric.
 
     python benchmarks/phase_table1_compare.py --k 0 --name phase_table1_schemes \\
@@ -31,14 +32,19 @@ METRICS = (  # key, header, scale, digits, higher is better: Table I's columns, 
 )
 
 
-def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], str, dict | None, dict | None]:
+def read_row(
+    directory: Path, method: str, k: int, seed: str | None = None
+) -> tuple[dict[str, float], str, dict | None, dict | None]:
     """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, its model's scheme,
-    and its error budget and background floor (None in files written before evaluate-phase had them)."""
+    and its error budget and background floor (None in files written before evaluate-phase had them).
+    A results JSON of this script is read by :func:`read_pooled_row` (``method`` a label, ``seed`` a seed)."""
     path = Path(directory)
     path = path if path.suffix == ".json" else path / "evaluate_phase.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no evaluate_phase.json (run hdl-monai evaluate-phase --out {directory})")
     payload = json.loads(path.read_text())
+    if "per_seed" in payload:
+        return read_pooled_row(path, payload, method, k, seed)
     table = payload["table1"].get(str(k), {})
     if method not in table:
         raise KeyError(f"{path}: no {method!r} rows at K = {k} (it has K {list(payload['table1'])}, methods {list(table)})")
@@ -46,6 +52,34 @@ def read_row(directory: Path, method: str, k: int) -> tuple[dict[str, float], st
     row["r_pooled_vs_truth"] = float(payload["pearson_r_truth"][str(k)][method]["pooled"]["all"])
     budget = (payload.get("error_budget") or {}).get(str(k), {}).get(method)
     return row, payload["schemes"][method], budget, payload.get("background_floor")
+
+
+def read_pooled_row(
+    path: Path, payload: dict, label: str, k: int, seed: str | None
+) -> tuple[dict[str, float], str, dict | None, dict | None]:
+    """One run of an earlier results JSON of this script: its row, scheme, and its own error budget and
+    background floor where the file kept them per run (files written before it did keep only the pooled
+    budget, which is the run's own when the label had one run)."""
+    if int(payload["K"]) != k:
+        raise ValueError(f"{path}: its rows are at K = {payload['K']}, not K = {k}")
+    if label not in payload["per_seed"]:
+        raise KeyError(f"{path}: no label {label!r} (it has {list(payload['per_seed'])})")
+    rows = payload["per_seed"][label]
+    if str(seed) not in rows:
+        raise KeyError(f"{path}: {label!r} has no {payload.get('column', 'seed')} {seed!r} (it has {list(rows)})")
+    run = (payload.get("runs") or {}).get(label, {}).get(str(seed))
+    if run is not None:
+        return rows[str(seed)], payload["schemes"][label], run["budget"], run["floor"]
+    budget, floor = None, None
+    pooled = payload.get("error_budget") or {}
+    regions = pooled.get("regions", {}).get(label)
+    if regions and all(v.get("n") == 1 for v in regions.values()):
+        budget = {r: {key: v[key] for key in ("pixel_share", "mse", "error_share")} for r, v in regions.items()}
+        floor = pooled.get("background_floor")
+        seeds = {s for per_label in payload["per_seed"].values() for s in per_label}
+        if floor and len(seeds) > 1:  # the draw's cost was pooled over several seeds' models
+            floor = {**floor, "gaussian_draw": None}
+    return rows[str(seed)], payload["schemes"][label], budget, floor
 
 
 def budget_section(
@@ -141,8 +175,10 @@ def main() -> None:
     budgets: dict[str, dict[str, dict]] = {}
     floors: list[tuple[str, dict]] = []
     complete = True
+    runs: dict[str, dict[str, dict]] = {}
     for label, seed, directory, method in args.run:
-        row, scheme, budget, floor = read_row(Path(directory), method, args.k)
+        row, scheme, budget, floor = read_row(Path(directory), method, args.k, seed)
+        runs.setdefault(label, {})[seed] = {"budget": budget, "floor": floor}
         if budget is None:
             complete = False
         else:
@@ -200,7 +236,7 @@ def main() -> None:
     atomic_write_json(args.out / f"{args.name}.json", {
         "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
         "column": args.column, "per_seed": per_seed, "summary": None if args.no_summary else summary,
-        "first_beats_other_seeds": wins, "error_budget": budget_json,
+        "first_beats_other_seeds": wins, "error_budget": budget_json, "runs": runs,
         "units": "MSE-type metrics on the normalised phase scale [-1, 1]; PSNR / SSIM with data range 2",
     })
     atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")

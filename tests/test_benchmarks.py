@@ -2,6 +2,8 @@
 the speed script runs (without timing anything in the test)."""
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,71 @@ def test_phase_speed_runs_and_reports_its_device():
     assert result["train"]["iterations_per_s"] > 0 and result["machine"]["gpu"] is None
     assert "on the CPU" in speed.markdown(result)
     assert set(speed.PRESETS["paper"]) == set(speed.PRESETS["small"])
+
+
+def _evaluation(path, mse, draw):
+    """A minimal evaluate_phase.json: one proposed and one vanilla row at K = 0."""
+    metrics = ("mse", "msew1", "msew2", "psnr", "ssim")
+    budget = {"background": {"pixel_share": 0.4, "mse": mse, "error_share": 0.5},
+              "other_foreground": {"pixel_share": 0.6, "mse": mse / 2, "error_share": 0.5}}
+    payload = {
+        "table1": {"0": {m: {key: {"mean": mse if key.startswith("mse") else 0.5} for key in metrics}
+                         for m in ("proposed", "vanilla")}},
+        "pearson_r_truth": {"0": {m: {"pooled": {"all": 0.9}} for m in ("proposed", "vanilla")}},
+        "schemes": {"proposed": "foreground_background", "vanilla": "pix2pix"},
+        "error_budget": {"0": {"proposed": budget, "vanilla": budget}},
+        "background_floor": {"mean_predictor": 0.002, "gaussian_draw": draw},
+    }
+    path.mkdir(parents=True)
+    (path / "evaluate_phase.json").write_text(json.dumps(payload))
+    return path
+
+
+def _compare(compare, monkeypatch, out, name, runs):
+    argv = ["compare", "--k", "0", "--name", name, "--title", "t", "--out", str(out)]
+    for run in runs:
+        argv += ["--run", *run]
+    monkeypatch.setattr(sys, "argv", argv)
+    compare.main()
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_results_file_pools_with_new_runs(compare, tmp_path, monkeypatch):
+    """A results JSON written by the script stands in for its runs: pooling it with a new seed gives the
+    same table as pooling the two evaluation directories."""
+    one = _evaluation(tmp_path / "eval1", 0.010, 0.004)
+    two = _evaluation(tmp_path / "eval2", 0.006, 0.002)
+    out = tmp_path / "results"
+    first = _compare(compare, monkeypatch, out, "seed1",
+                     [("proposed", "1", str(one), "proposed"), ("vanilla", "1", str(one), "vanilla")])
+    direct = _compare(compare, monkeypatch, out, "direct",
+                      [("proposed", "1", str(one), "proposed"), ("proposed", "2", str(two), "proposed"),
+                       ("vanilla", "1", str(one), "vanilla"), ("vanilla", "2", str(two), "vanilla")])
+    pooled = _compare(compare, monkeypatch, out, "pooled",
+                      [("proposed", "1", str(out / "seed1.json"), "proposed"), ("proposed", "2", str(two), "proposed"),
+                       ("vanilla", "1", str(out / "seed1.json"), "vanilla"), ("vanilla", "2", str(two), "vanilla")])
+    assert first["per_seed"]["proposed"]["1"]["mse"] == pytest.approx(0.010)
+    assert pooled["summary"] == direct["summary"]
+    assert pooled["summary"]["proposed"]["mse"]["mean"] == pytest.approx(0.008)
+    assert pooled["error_budget"] == direct["error_budget"]
+    assert pooled["error_budget"]["background_floor"]["gaussian_draw"] == pytest.approx(0.003)
+
+
+def test_results_file_without_per_run_budgets_still_pools(compare):
+    """Results files written before the per-run record: the seed-1 jitter measurement's own rows and budget."""
+    path = BENCHMARKS / "results" / "phase_table1_scratch_jitter_paper_background.json"
+    row, scheme, budget, floor = compare.read_row(path, "proposed, 1 window", 0, "1")
+    assert scheme == "foreground_background"
+    assert 100 * row["mse"] == pytest.approx(0.732, abs=5e-4)
+    assert sum(v["pixel_share"] * v["mse"] for v in budget.values()) == pytest.approx(row["mse"], rel=1e-6)
+    assert floor["mean_predictor"] > 0 and floor["gaussian_draw"] > floor["mean_predictor"]
+
+
+def test_results_file_errors_name_the_file_and_the_missing_run(compare, tmp_path):
+    path = BENCHMARKS / "results" / "phase_table1_scratch_jitter_paper_background.json"
+    with pytest.raises(KeyError, match="proposed.*no seed '2'.*'1'"):
+        compare.read_row(path, "proposed, 1 window", 0, "2")
+    with pytest.raises(KeyError, match="no label 'proposed'"):
+        compare.read_row(path, "proposed", 0, "1")
+    with pytest.raises(ValueError, match=f"{path.name}.*K = 0, not K = 3"):
+        compare.read_row(path, "proposed, 1 window", 3, "1")
