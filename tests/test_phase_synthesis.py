@@ -562,9 +562,23 @@ def test_bundle_motion_switch_trains_and_synthesises_with_the_flow_planes(datase
         "--dataset_dir", str(dataset), "--output_dir", str(out), "--motion", "True", "--roi_jitter", "2",
         "--roi_size", str(ROI), "--channels", "[4,8]", "--d_channels", "4", "--progress", "False",
         "--batch_size", "2", "--samples_per_case", "2", "--max_epochs", "1", "--val_frame_stride", "6",
+        "--cache_dir", str(tmp_path / "cache"),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    # the loaded, cropped, flow-annotated cases went to disk: training (grown crops, five windows) and
+    # validation (the ROI) are two pipelines, one file per case each
+    cached = {d.name: sorted(f.name.split("-")[0] for f in d.glob("*.pt")) for d in (tmp_path / "cache").iterdir()}
+    want = sorted(Path(i["case"]).name for i in datalist_items(dataset, "training")), sorted(
+        Path(i["case"]).name for i in datalist_items(dataset, "validation"))
+    assert sorted(cached.values()) == sorted(want), cached
+    # a second run reads those files instead of computing them, and trains to the same weights
+    rerun = subprocess.run([*cmd[:cmd.index("--output_dir") + 1], str(tmp_path / "warm"), *cmd[cmd.index("--output_dir") + 2:]],
+                           capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert sum(1 for _ in (tmp_path / "cache").rglob("*.pt")) == sum(map(len, want))
+    cold, warm = load_phase_model(out).generator.state_dict(), load_phase_model(tmp_path / "warm").generator.state_dict()
+    assert all(torch.equal(cold[k], warm[k]) for k in cold)
     model = load_phase_model(out)
     assert model.motion and model.cycle and model.generator_config["in_channels"] == 7
     assert model.roi_jitter == 2 and model.roi_size == (ROI, ROI)  # trained on moved windows, saved at the ROI
