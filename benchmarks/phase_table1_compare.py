@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,10 @@ METRICS = (  # key, header, scale, digits, higher is better: Table I's columns, 
 
 def read_row(
     directory: Path, method: str, k: int, seed: str | None = None
-) -> tuple[dict[str, float], str, dict | None, dict | None]:
+) -> tuple[dict[str, float], str, dict | None, dict | None, dict | None]:
     """The Table I means of ``method`` at ``k`` in ``directory``'s evaluate_phase.json, its model's scheme,
-    and its error budget and background floor (None in files written before evaluate-phase had them).
+    its error budget and background floor (None in files written before evaluate-phase had them), and
+    each Table I metric per test case ({metric: {case: value}}).
     A results JSON of this script is read by :func:`read_pooled_row` (``method`` a label, ``seed`` a seed)."""
     path = Path(directory)
     path = path if path.suffix == ".json" else path / "evaluate_phase.json"
@@ -51,15 +53,17 @@ def read_row(
     row = {key: float(table[method][key]["mean"]) for key, *_ in METRICS if key in table[method]}
     row["r_pooled_vs_truth"] = float(payload["pearson_r_truth"][str(k)][method]["pooled"]["all"])
     budget = (payload.get("error_budget") or {}).get(str(k), {}).get(method)
-    return row, payload["schemes"][method], budget, payload.get("background_floor")
+    per_case = {key: dict(zip(payload["cases"], table[method][key]["values"]))
+                for key in row if key in table[method] and "values" in table[method][key]}
+    return row, payload["schemes"][method], budget, payload.get("background_floor"), per_case or None
 
 
 def read_pooled_row(
     path: Path, payload: dict, label: str, k: int, seed: str | None
-) -> tuple[dict[str, float], str, dict | None, dict | None]:
-    """One run of an earlier results JSON of this script: its row, scheme, and its own error budget and
-    background floor where the file kept them per run (files written before it did keep only the pooled
-    budget, which is the run's own when the label had one run)."""
+) -> tuple[dict[str, float], str, dict | None, dict | None, dict | None]:
+    """One run of an earlier results JSON of this script: its row, scheme, and its own error budget,
+    background floor and per-case values where the file kept them per run (files written before it did
+    keep only the pooled budget, which is the run's own when the label had one run, and no cases)."""
     if int(payload["K"]) != k:
         raise ValueError(f"{path}: its rows are at K = {payload['K']}, not K = {k}")
     if label not in payload["per_seed"]:
@@ -69,7 +73,7 @@ def read_pooled_row(
         raise KeyError(f"{path}: {label!r} has no {payload.get('column', 'seed')} {seed!r} (it has {list(rows)})")
     run = (payload.get("runs") or {}).get(label, {}).get(str(seed))
     if run is not None:
-        return rows[str(seed)], payload["schemes"][label], run["budget"], run["floor"]
+        return rows[str(seed)], payload["schemes"][label], run["budget"], run["floor"], run.get("per_case")
     budget, floor = None, None
     pooled = payload.get("error_budget") or {}
     regions = pooled.get("regions", {}).get(label)
@@ -79,7 +83,37 @@ def read_pooled_row(
         seeds = {s for per_label in payload["per_seed"].values() for s in per_label}
         if floor and len(seeds) > 1:  # the draw's cost was pooled over several seeds' models
             floor = {**floor, "gaussian_draw": None}
-    return rows[str(seed)], payload["schemes"][label], budget, floor
+    return rows[str(seed)], payload["schemes"][label], budget, floor, None
+
+
+def sign_test(wins: int, n: int) -> float:
+    """Two-sided sign-test p-value of ``wins`` out of ``n`` paired comparisons (no ties) under 50:50."""
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(0, min(wins, n - wins) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def case_wins(per_case: dict[str, dict[str, dict | None]], first: str, other: str, keys: list) -> dict | None:
+    """Test cases where ``first`` beats ``other`` on each metric, pairing the same case of the same seed,
+    per seed and over all seeds with a sign test; None when no seed has per-case values for both."""
+    seeds = [s for s in per_case.get(first, {}) if per_case[first][s] and (per_case.get(other, {}).get(s))]
+    if not seeds:
+        return None
+    result: dict[str, dict] = {}
+    for key, _, _, _, higher in keys:
+        per_seed, wins, total = {}, 0, 0
+        for seed in seeds:
+            a, b = per_case[first][seed].get(key), per_case[other][seed].get(key)
+            if not a or not b:
+                continue
+            cases = [c for c in a if c in b and a[c] != b[c]]
+            won = sum((a[c] > b[c]) == higher for c in cases)
+            per_seed[seed] = {"wins": won, "cases": len(cases)}
+            wins, total = wins + won, total + len(cases)
+        if total:
+            result[key] = {"per_seed": per_seed, "wins": wins, "cases": total, "sign_test_p": sign_test(wins, total)}
+    return result
 
 
 def budget_section(
@@ -176,9 +210,11 @@ def main() -> None:
     floors: list[tuple[str, dict]] = []
     complete = True
     runs: dict[str, dict[str, dict]] = {}
+    per_case: dict[str, dict[str, dict | None]] = {}
     for label, seed, directory, method in args.run:
-        row, scheme, budget, floor = read_row(Path(directory), method, args.k, seed)
-        runs.setdefault(label, {})[seed] = {"budget": budget, "floor": floor}
+        row, scheme, budget, floor, cases = read_row(Path(directory), method, args.k, seed)
+        runs.setdefault(label, {})[seed] = {"budget": budget, "floor": floor, "per_case": cases}
+        per_case.setdefault(label, {})[seed] = cases
         if budget is None:
             complete = False
         else:
@@ -202,7 +238,8 @@ def main() -> None:
     for other in labels[1:]:
         common = sorted(set(per_seed[first]) & set(per_seed[other]))
         wins[other] = {
-            key: sum((per_seed[first][s][key] > per_seed[other][s][key]) == higher for s in common)
+            key: sum(per_seed[first][s][key] != per_seed[other][s][key]
+                     and (per_seed[first][s][key] > per_seed[other][s][key]) == higher for s in common)
             for key, _, _, _, higher in keys
         }
         wins[other]["seeds"] = len(common)
@@ -224,6 +261,15 @@ def main() -> None:
     for other, counts in wins.items():
         lines.append(f"{args.column.capitalize()}s (of {counts['seeds']}) where {first} is better than {other}: "
                      + ", ".join(f"{k} {counts[k]}" for k, *_ in keys) + ".")
+    paired = {other: case_wins(per_case, first, other, keys) for other in labels[1:]}
+    for other, counts in paired.items():
+        if not counts:
+            continue
+        lines.append(f"Test cases where {first} is better than {other}, paired case by case within a {args.column} "
+                     f"(two-sided sign test): " + ", ".join(
+                         f"{k} {c['wins']}/{c['cases']} (p {c['sign_test_p']:.2g})" for k, c in counts.items())
+                     + ". Per " + args.column + " on " + next(iter(counts)) + ": " + ", ".join(
+                         f"{s} {v['wins']}/{v['cases']}" for s, v in next(iter(counts.values()))["per_seed"].items()) + ".")
     lines.append("")
     lines.append("Schemes: " + ", ".join(f"{label} = {schemes[label]!r}" for label in labels) + f"; K = {args.k}.")
     budget_json = None
@@ -236,7 +282,7 @@ def main() -> None:
     atomic_write_json(args.out / f"{args.name}.json", {
         "title": args.title, "note": args.note, "K": args.k, "schemes": schemes, "sources": sources,
         "column": args.column, "per_seed": per_seed, "summary": None if args.no_summary else summary,
-        "first_beats_other_seeds": wins, "error_budget": budget_json, "runs": runs,
+        "first_beats_other_seeds": wins, "first_beats_other_cases": paired, "error_budget": budget_json, "runs": runs,
         "units": "MSE-type metrics on the normalised phase scale [-1, 1]; PSNR / SSIM with data range 2",
     })
     atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -53,14 +54,24 @@ def test_phase_speed_runs_and_reports_its_device():
     assert set(speed.PRESETS["paper"]) == set(speed.PRESETS["small"])
 
 
-def _evaluation(path, mse, draw):
-    """A minimal evaluate_phase.json: one proposed and one vanilla row at K = 0."""
-    metrics = ("mse", "msew1", "msew2", "psnr", "ssim")
-    budget = {"background": {"pixel_share": 0.4, "mse": mse, "error_share": 0.5},
-              "other_foreground": {"pixel_share": 0.6, "mse": mse / 2, "error_share": 0.5}}
+def _evaluation(path, mse, draw, vanilla=None):
+    """A minimal evaluate_phase.json: proposed and vanilla rows at K = 0 over three cases; ``mse`` and
+    ``vanilla`` are the per-case MSEs (vanilla defaults to proposed's), PSNR follows MSE."""
+    mse = [mse] * 3 if np.isscalar(mse) else list(mse)
+    vanilla = mse if vanilla is None else list(vanilla)
+    budget = {"background": {"pixel_share": 0.4, "mse": float(np.mean(mse)), "error_share": 0.5},
+              "other_foreground": {"pixel_share": 0.6, "mse": float(np.mean(mse)) / 2, "error_share": 0.5}}
+
+    def rows(values):
+        out = {key: {"mean": float(np.mean(values)), "values": values} for key in ("mse", "msew1", "msew2")}
+        psnr = [10 * np.log10(4 / v) for v in values]
+        out["psnr"] = {"mean": float(np.mean(psnr)), "values": psnr}
+        out["ssim"] = {"mean": 0.5, "values": [0.5] * len(values)}
+        return out
+
     payload = {
-        "table1": {"0": {m: {key: {"mean": mse if key.startswith("mse") else 0.5} for key in metrics}
-                         for m in ("proposed", "vanilla")}},
+        "cases": ["a", "b", "c"],
+        "table1": {"0": {"proposed": rows(mse), "vanilla": rows(vanilla)}},
         "pearson_r_truth": {"0": {m: {"pooled": {"all": 0.9}} for m in ("proposed", "vanilla")}},
         "schemes": {"proposed": "foreground_background", "vanilla": "pix2pix"},
         "error_budget": {"0": {"proposed": budget, "vanilla": budget}},
@@ -104,11 +115,12 @@ def test_results_file_pools_with_new_runs(compare, tmp_path, monkeypatch):
 def test_results_file_without_per_run_budgets_still_pools(compare):
     """Results files written before the per-run record: the seed-1 jitter measurement's own rows and budget."""
     path = BENCHMARKS / "results" / "phase_table1_scratch_jitter_paper_background.json"
-    row, scheme, budget, floor = compare.read_row(path, "proposed, 1 window", 0, "1")
+    row, scheme, budget, floor, cases = compare.read_row(path, "proposed, 1 window", 0, "1")
     assert scheme == "foreground_background"
     assert 100 * row["mse"] == pytest.approx(0.732, abs=5e-4)
     assert sum(v["pixel_share"] * v["mse"] for v in budget.values()) == pytest.approx(row["mse"], rel=1e-6)
     assert floor["mean_predictor"] > 0 and floor["gaussian_draw"] > floor["mean_predictor"]
+    assert cases is None  # that file kept no per-case values
 
 
 def test_results_file_errors_name_the_file_and_the_missing_run(compare, tmp_path):
@@ -119,3 +131,30 @@ def test_results_file_errors_name_the_file_and_the_missing_run(compare, tmp_path
         compare.read_row(path, "proposed", 0, "1")
     with pytest.raises(ValueError, match=f"{path.name}.*K = 0, not K = 3"):
         compare.read_row(path, "proposed, 1 window", 3, "1")
+
+
+def test_case_by_case_wins_pair_cases_within_a_seed(compare, tmp_path, monkeypatch):
+    """Seed 1: proposed better on cases a and b; seed 2: on a, b and c; pooled 5 of 6, and the results
+    file keeps the cases so that pooling it again gives the same counts."""
+    one = _evaluation(tmp_path / "eval1", [0.01, 0.02, 0.03], 0.004, vanilla=[0.02, 0.03, 0.01])
+    two = _evaluation(tmp_path / "eval2", [0.01, 0.01, 0.01], 0.004, vanilla=[0.02, 0.02, 0.02])
+    out = tmp_path / "results"
+    runs = [("proposed", "1", str(one), "proposed"), ("proposed", "2", str(two), "proposed"),
+            ("vanilla", "1", str(one), "vanilla"), ("vanilla", "2", str(two), "vanilla")]
+    result = _compare(compare, monkeypatch, out, "paired", runs)
+    mse = result["first_beats_other_cases"]["vanilla"]["mse"]
+    assert mse["per_seed"] == {"1": {"wins": 2, "cases": 3}, "2": {"wins": 3, "cases": 3}}
+    assert (mse["wins"], mse["cases"]) == (5, 6) and mse["sign_test_p"] == pytest.approx(14 / 64)
+    psnr = result["first_beats_other_cases"]["vanilla"]["psnr"]  # higher is better: the same cases win
+    assert (psnr["wins"], psnr["cases"]) == (5, 6)
+    assert result["first_beats_other_cases"]["vanilla"].get("ssim") is None  # all ties: nothing to count
+    assert "mse 5/6 (p 0.22)" in (out / "paired.md").read_text()
+    assert result["first_beats_other_seeds"]["vanilla"]["mse"] == 1  # seed 1's means tie (0.02): not a win
+    again = _compare(compare, monkeypatch, out, "again", [(r[0], r[1], str(out / "paired.json"), r[0]) for r in runs])
+    assert again["first_beats_other_cases"] == result["first_beats_other_cases"]
+
+
+def test_sign_test_known_values(compare):
+    assert compare.sign_test(11, 12) == pytest.approx(2 * 13 / 4096)
+    assert compare.sign_test(1, 12) == compare.sign_test(11, 12)
+    assert compare.sign_test(3, 6) == 1.0 and compare.sign_test(0, 0) == 1.0
