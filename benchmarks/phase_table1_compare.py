@@ -2,10 +2,12 @@
 
 Each `--run LABEL SEED DIR METHOD` takes the K-th Table I row of METHOD ("proposed" or "vanilla") from
 DIR/evaluate_phase.json (written by `hdl-monai evaluate-phase ... --out DIR`; DIR may also be such a JSON
-file, e.g. a copy under benchmarks/results) and files it under LABEL and
-SEED. DIR may also be a results JSON this script wrote: METHOD is then one of its labels and SEED one of
-its seeds, so runs whose evaluation directories are gone can still be pooled with new ones. Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then
-how many seeds the first label beats each other label on each metric.
+file, e.g. a copy under benchmarks/results) and files it under LABEL and SEED. DIR may also be a results
+JSON this script wrote: METHOD is then one of its labels and SEED one of its seeds, so runs whose
+evaluation directories are gone can still be pooled with new ones.
+
+Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then how many seeds the first label beats each other label on each metric, and on how many test cases (the
+same case of the same seed paired; two-sided sign test) where the evaluations kept per-case values.
 
     python benchmarks/phase_table1_compare.py --k 0 --name phase_table1_schemes \\
         --title "Proposed vs the two baselines" --note "how the models were trained" \\
