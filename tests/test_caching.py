@@ -47,7 +47,7 @@ def counter():
     return Counting()
 
 
-def test_cached_output_is_the_pipelines_and_is_read_back(case_dir, tmp_path, counter):
+def test_cached_output_is_the_pipelines_and_is_read_back(case_dir, tmp_path, counter, caplog):
     item = {"case": str(case_dir)}
     want = _pipeline()
     expected = want[0](item)
@@ -57,8 +57,10 @@ def test_cached_output_is_the_pipelines_and_is_read_back(case_dir, tmp_path, cou
     first = cached(item)
     files = list((tmp_path / "cache").rglob("*.pt"))
     assert len(files) == 1 and files[0].name.startswith("c0-") and counter.calls == 1
-    again = DiskCached([*_pipeline(), Counting()], tmp_path / "cache")(item)  # a new run: same pipeline, same files
+    with caplog.at_level("INFO", logger="hdl_monai.data.caching"):
+        again = DiskCached([*_pipeline(), Counting()], tmp_path / "cache")(item)  # a new run: same pipeline, same files
     assert counter.calls == 1, "the second run recomputed instead of reading the cache"
+    assert [r.getMessage() for r in caplog.records] == [f"read cached {files[0]}"]  # the log says it was a hit
     for result in (first, again):
         for key in KEYS:
             np.testing.assert_array_equal(np.asarray(result[key]), np.asarray(expected[key]))

@@ -18,7 +18,9 @@ recomputed (with a warning). The files are pickles: point ``cache_dir`` only at 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 import re
 import tempfile
 import threading
@@ -35,6 +37,7 @@ from monai.transforms import Compose, Randomizable, Transform
 __all__ = ["DiskCached", "disk_cached", "pipeline_fingerprint", "item_fingerprint"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+logger = logging.getLogger(__name__)
 
 
 def _describe(obj: Any, seen: set[int]) -> str:
@@ -153,9 +156,12 @@ class DiskCached(Transform):
         path = self.path_for(data)
         if path.is_file():
             try:
-                return torch.load(path, weights_only=False)
+                result = torch.load(path, weights_only=False)
+                logger.info("read cached %s", path)
+                return result
             except Exception as error:  # a truncated or foreign file: say so and make it again
                 warnings.warn(f"{path}: unreadable cache file ({error}); recomputing it", stacklevel=2)
+        start = time.perf_counter()
         result = self.compose(data)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -166,6 +172,7 @@ class DiskCached(Transform):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        logger.info("cached %s (%.1f s)", path, time.perf_counter() - start)
         return result
 
 
