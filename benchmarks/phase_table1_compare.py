@@ -6,8 +6,9 @@ file, e.g. a copy under benchmarks/results) and files it under LABEL and SEED. D
 JSON this script wrote: METHOD is then one of its labels and SEED one of its seeds, so runs whose
 evaluation directories are gone can still be pooled with new ones.
 
-Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then how many seeds the first label beats each other label on each metric, and on how many test cases (the
-same case of the same seed paired; two-sided sign test) where the evaluations kept per-case values.
+Rows: every (label, seed) (the mean over the test cases), then mean (std over seeds) per label, then how
+many seeds the first label beats each other label on each metric, and on how many test cases (the same
+case of the same seed paired; two-sided sign test) where the evaluations kept per-case values.
 
     python benchmarks/phase_table1_compare.py --k 0 --name phase_table1_schemes \\
         --title "Proposed vs the two baselines" --note "how the models were trained" \\
@@ -96,9 +97,11 @@ def sign_test(wins: int, n: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def case_wins(per_case: dict[str, dict[str, dict | None]], first: str, other: str, keys: list) -> dict | None:
+def case_wins(runs: dict[str, dict[str, dict]], first: str, other: str, keys: list) -> dict | None:
     """Test cases where ``first`` beats ``other`` on each metric, pairing the same case of the same seed,
-    per seed and over all seeds with a sign test; None when no seed has per-case values for both."""
+    per seed and over all seeds with a sign test; None when no seed has per-case values for both.
+    ``runs[label][seed]["per_case"]`` holds {metric: {case: value}} (or None)."""
+    per_case = {label: {seed: run["per_case"] for seed, run in by_seed.items()} for label, by_seed in runs.items()}
     seeds = [s for s in per_case.get(first, {}) if per_case[first][s] and (per_case.get(other, {}).get(s))]
     if not seeds:
         return None
@@ -212,11 +215,9 @@ def main() -> None:
     floors: list[tuple[str, dict]] = []
     complete = True
     runs: dict[str, dict[str, dict]] = {}
-    per_case: dict[str, dict[str, dict | None]] = {}
     for label, seed, directory, method in args.run:
         row, scheme, budget, floor, cases = read_row(Path(directory), method, args.k, seed)
         runs.setdefault(label, {})[seed] = {"budget": budget, "floor": floor, "per_case": cases}
-        per_case.setdefault(label, {})[seed] = cases
         if budget is None:
             complete = False
         else:
@@ -263,7 +264,7 @@ def main() -> None:
     for other, counts in wins.items():
         lines.append(f"{args.column.capitalize()}s (of {counts['seeds']}) where {first} is better than {other}: "
                      + ", ".join(f"{k} {counts[k]}" for k, *_ in keys) + ".")
-    paired = {other: case_wins(per_case, first, other, keys) for other in labels[1:]}
+    paired = {other: case_wins(runs, first, other, keys) for other in labels[1:]}
     for other, counts in paired.items():
         if not counts:
             continue

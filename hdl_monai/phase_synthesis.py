@@ -42,7 +42,7 @@ import torch.nn as nn
 from monai.inferers import Inferer
 from monai.transforms import MapTransform
 
-from hdl_monai.data.atomic import atomic_write_json
+from hdl_monai.data.atomic import atomic_write, atomic_write_json
 from hdl_monai.data.case import DIRECTIONS, Case, CaseError, load_case, save_case
 from hdl_monai.data.datalist import SPLITS, case_dirs, load_datalist, save_datalist
 from hdl_monai.engines.pix2pix import check_scheme, paints_whole_image
@@ -424,11 +424,7 @@ def save_phase_model(
     }
     if background_stats is not None:
         save_background_stats(background_stats, output_dir / BACKGROUND_STATS_FILE)
-    path = output_dir / MODEL_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(output_dir / MODEL_FILE, lambda tmp: torch.save(payload, tmp))
 
 
 def roi_pair(roi_size: int | Sequence[int]) -> list[int]:

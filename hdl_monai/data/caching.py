@@ -20,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 import re
-import tempfile
 import threading
+import time
 import types
 import warnings
 from functools import lru_cache
@@ -33,6 +32,8 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 import numpy as np
 import torch
 from monai.transforms import Compose, Randomizable, Transform
+
+from hdl_monai.data.atomic import atomic_write
 
 __all__ = ["DiskCached", "disk_cached", "pipeline_fingerprint", "item_fingerprint"]
 
@@ -163,15 +164,7 @@ class DiskCached(Transform):
                 warnings.warn(f"{path}: unreadable cache file ({error}); recomputing it", stacklevel=2)
         start = time.perf_counter()
         result = self.compose(data)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(result, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: torch.save(result, tmp))
         logger.info("cached %s (%.1f s)", path, time.perf_counter() - start)
         return result
 

@@ -63,7 +63,7 @@ from hdl_monai.baselines.timing_prior import (
     periodic_positions,
 )
 from hdl_monai.baselines.series import rebuild_series
-from hdl_monai.data.atomic import OverwriteError, atomic_write_json
+from hdl_monai.data.atomic import OverwriteError, atomic_write, atomic_write_json
 from hdl_monai.data.case import Case, CaseError, load_case, save_case
 from hdl_monai.data.datalist import SPLITS, case_dirs, load_datalist, save_datalist
 from hdl_monai.losses.weighted import InterpolationLoss
@@ -367,12 +367,8 @@ class InterpolationModelExport:
 
 def save_interpolation_model(path: str | os.PathLike, network: nn.Module, spec: InterpolationModelSpec) -> Path:
     """Write the model file (see :class:`InterpolationModelExport`) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(InterpolationModelExport(network, spec).state_dict(), tmp)
-    os.replace(tmp, path)
-    return path
+    state = InterpolationModelExport(network, spec).state_dict()
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 @dataclass
