@@ -158,3 +158,46 @@ def test_sign_test_known_values(compare):
     assert compare.sign_test(11, 12) == pytest.approx(2 * 13 / 4096)
     assert compare.sign_test(1, 12) == compare.sign_test(11, 12)
     assert compare.sign_test(3, 6) == 1.0 and compare.sign_test(0, 0) == 1.0
+
+
+def test_region_budget_adds_up_to_the_full_image_mse(tmp_path):
+    """The regions of each run add up to the full-image MSE recomputed directly from the synthesis, the
+    zero-phase row is the real phase's mean square, and a model against itself wins no case."""
+    from hdl_monai.data import load_case, load_datalist
+    from hdl_monai.evaluate_phase import _normalised_phases
+    from hdl_monai.phase_synthesis import synthesize_phase
+    from test_pipeline import make_tiny_setup
+
+    budget = _load("phase_region_budget")
+    setup = make_tiny_setup(tmp_path / "tiny")
+    runs = ["--run", "proposed", "0", str(setup["phase"]), "--run", "vanilla", "0", str(setup["vanilla"]),
+            "--run", "proposed", "1", str(setup["phase"]), "--run", "copy", "1", str(setup["phase"])]
+    payload = budget.main([str(setup["dataset"]), "--name", "tiny", "--out", str(tmp_path / "out"), *runs])
+    assert (tmp_path / "out" / "tiny.md").is_file() and (tmp_path / "out" / "tiny.json").is_file()
+    dataset = setup["dataset"]
+    cases = [load_case(dataset / item["case"]) for item in load_datalist(dataset)["test"]]
+    assert list(payload["per_case"]) == [c.case_id for c in cases]
+    means = payload["summary"]["means"]
+    for key, model in (("proposed|0", setup["phase"]), ("vanilla|0", setup["vanilla"])):
+        direct = np.mean([np.mean([((f - r) ** 2).mean() for r, f in zip(*_normalised_phases(c, synthesize_phase(c, model, seed=0)))])
+                          for c in cases])
+        assert means[key]["full_image"] == pytest.approx(direct, rel=1e-5)
+    zero = np.mean([np.mean([(r ** 2).mean() for r in _normalised_phases(c, c.phase)[0]]) for c in cases])
+    assert means["zero phase"]["full_image"] == pytest.approx(zero, rel=1e-5)
+    assert sum(payload["pixel_share_percent"].values()) == pytest.approx(100.0)
+    assert means["proposed|0"]["lv_myocardium"] > 0 and means["vanilla|0"]["air"] != means["proposed|0"]["air"]
+    copy = payload["summary"]["first_minus"]["copy"]["per_seed"]["1"]
+    assert copy["full_image"] == 0 and copy["cases_won"]["full_image"] == 0  # a tie is not a win
+    assert list(payload["summary"]["first_minus"]["vanilla"]["per_seed"]) == ["0"]
+
+
+def test_region_budget_refuses_cases_that_are_not_phantoms(tmp_path):
+    from hdl_monai.data import CaseError
+    from conftest import make_case
+
+    budget = _load("phase_region_budget")
+    case = make_case()
+    case.path = str(tmp_path)
+    (tmp_path / "case.json").write_text(json.dumps({"case_id": "real", "frames": case.frames}))
+    with pytest.raises(CaseError, match=f"{tmp_path}.*not a phantom case"):
+        budget.case_regions(case)

@@ -19,6 +19,7 @@ from hdl_monai.data.phantom import (
     lv_motion,
     sample_subject,
     simulate_case,
+    vessel_fractions,
 )
 
 # A mid-ventricular slice with fine pixels, used by the known-answer tests.
@@ -205,6 +206,25 @@ def test_air_is_dark_rician_and_has_uniform_phase(clean_case, noisy_case):
     tissue = (clean_case.magnitude > 0.5 * MID.myo_intensity) & (clean_case.label == 0)
     static = tissue & np.all(np.stack([np.abs(clean_case.phase[d] - 2048) < 1 for d in "xyz"]), axis=0)
     assert np.abs(noisy_case.phase["x"][static] - 2048).std() < 40
+
+
+def test_vessel_fractions_find_the_unlabelled_aorta_and_the_rv():
+    p = dataclasses.replace(MID, pixel_spacing_mm=3.0)  # a 192 mm field of view reaches the descending aorta
+    case = simulate_case(p, noise=False)
+    shares = vessel_fractions(p)
+    assert set(shares) == {"aorta", "rv_blood"}
+    assert all(v.shape == (p.size, p.size) and v.min() >= 0 and v.max() <= 1 for v in shares.values())
+    assert np.all(shares["aorta"] * shares["rv_blood"] == 0)
+    aorta, rv = shares["aorta"] == 1, shares["rv_blood"] == 1
+    assert aorta.sum() >= 15 and rv.sum() >= 30
+    # the aorta is unlabelled, blood-bright, and its through-plane phase swings over the cycle
+    assert np.all(case.label[aorta] == 0)
+    myo = case.magnitude[case.label == 1].mean()
+    assert case.magnitude[aorta].mean() / myo == pytest.approx(p.blood_intensity / p.myo_intensity, rel=0.25)
+    assert case.phase["z"][aorta].std(axis=-1).mean() > 300
+    still = (case.magnitude > 0).all(-1) & (case.label == 0).all(-1) & (shares["aorta"] == 0) & (shares["rv_blood"] == 0)
+    assert (case.phase["z"][still] == 2048).all(-1).mean() > 0.9  # zero phase without noise, but near the moving wall
+    assert (case.label[rv] == 3).mean() > 0.8
 
 
 def test_paper_background_phase_replaces_only_the_air(clean_case, noisy_case):

@@ -54,6 +54,7 @@ __all__ = [
     "lv_motion",
     "sample_subject",
     "simulate_case",
+    "vessel_fractions",
     "generate_phantom",
 ]
 
@@ -501,7 +502,8 @@ def _blood_velocity(p: PhantomParameters, group: int, u: np.ndarray, v: np.ndarr
     """
     rng = np.random.default_rng([p.anatomy_seed, 101 + group])
     amp = np.asarray(p.blood_flow_cm_s, dtype=np.float64)
-    if group == 2:  # descending aorta: strong systolic through-plane jet, delayed
+    if group == 2:  # descending aorta: strong through-plane flow, systolic and delayed; its sign and
+        # pattern follow the random field like the other vessels' (not a coherent jet), and it aliases
         amp = amp * np.array([0.2, 0.2, 2.5])
         drive = np.clip(np.roll(drive, max(1, len(drive) // 25)), 0, None) * 1.2 + 0.1
     out = np.empty((3, len(u), len(tau)))
@@ -533,6 +535,42 @@ def _pixel_coords(p: PhantomParameters, idx: np.ndarray, sub: int) -> np.ndarray
 def _box_average(a: np.ndarray, nx: int, ny: int, sub: int) -> np.ndarray:
     """Average (nx*sub, ny*sub, ...) sub-samples into (nx, ny, ...) pixels."""
     return a.reshape(nx, sub, ny, sub, *a.shape[2:]).mean(axis=(1, 3))
+
+
+_STATIC_SUPERSAMPLE = 3
+"""Sub-samples per pixel side of the static scene (partial volume of tissue, vessels and air)."""
+
+VESSELS = {"rv_blood": 1, "aorta": 2}
+"""Blood groups of the static scene: name -> group id of :func:`_static_scene`."""
+
+
+def _epicardial_reach(p: PhantomParameters, fine: _MotionState) -> float:
+    """Largest epicardial radius (mm) over the cycle sampled by ``fine``."""
+    return float(np.sqrt((fine.re2 + fine.s * (p.r_epi_mm**2 - p.r_endo_mm**2)).max()))
+
+
+def _static_samples(p: PhantomParameters, an: _Anatomy, r_epi_max: float):
+    """:func:`_static_scene` on the sub-sample grid of the whole image ((size * 3,) * 2 points)."""
+    cx, cy = p.lv_centre_mm
+    xs = _pixel_coords(p, np.arange(p.size), _STATIC_SUPERSAMPLE) - cx
+    ys = _pixel_coords(p, np.arange(p.size), _STATIC_SUPERSAMPLE) - cy
+    U, V = np.meshgrid(xs, ys, indexing="ij")
+    return _static_scene(p, an, U, V, r_epi_max)
+
+
+def vessel_fractions(p: PhantomParameters) -> dict[str, np.ndarray]:
+    """Share of each pixel (``(size, size)``, 0..1) covered by each blood vessel of the static scene.
+
+    Keys are :data:`VESSELS`: ``"rv_blood"`` (labelled 3 where the pixel centre is inside it) and
+    ``"aorta"``, the descending aorta, which the label map leaves at 0 (other foreground) although its
+    phase is aliased blood flow, not still tissue. Evaluations use it to split the error on unlabelled
+    foreground into the vessel and the still tissue around it.
+    """
+    fine = _motion_state(p, np.arange(512) / 512, cycle_waveforms(p))
+    r_epi_max = _epicardial_reach(p, fine)
+    _, _, group = _static_samples(p, _anatomy(p, r_epi_max), r_epi_max)
+    n = p.size
+    return {name: _box_average((group == g).astype(np.float64), n, n, _STATIC_SUPERSAMPLE) for name, g in VESSELS.items()}
 
 
 def simulate_case(
@@ -575,18 +613,15 @@ def simulate_case(
     r0sq, repi_sq = p.r_endo_mm**2, p.r_epi_mm**2
     m_epi = repi_sq - r0sq
     r_epi_t = np.sqrt(st.re2 + st.s * m_epi)
-    r_epi_max = float(np.sqrt((fine.re2 + fine.s * m_epi).max()))
+    r_epi_max = _epicardial_reach(p, fine)
     an = _anatomy(p, r_epi_max)
     rate = -np.gradient(fine.re2)  # cavity area decrease rate, for blood-flow drive
     drive = np.interp(tau, np.arange(512) / 512, rate / np.abs(rate).max())
     ratio_blood = p.blood_intensity / p.myo_intensity
 
     # ---- static scene at pixel level (3x3 super-sampling, once) ---------------------------------
-    s_static = 3
-    xs = _pixel_coords(p, np.arange(N), s_static) - cx
-    ys = _pixel_coords(p, np.arange(N), s_static) - cy
-    U, V = np.meshgrid(xs, ys, indexing="ij")
-    tissue_s, blood_s, group_s = _static_scene(p, an, U, V, r_epi_max)
+    s_static = _STATIC_SUPERSAMPLE
+    tissue_s, blood_s, group_s = _static_samples(p, an, r_epi_max)
     tissue_px = _box_average(tissue_s, N, N, s_static)
     xc = (np.arange(N) - (N - 1) / 2) * dx - cx
     yc = (np.arange(N) - (N - 1) / 2) * dx - cy
@@ -594,7 +629,7 @@ def simulate_case(
     _, _, group_c = _static_scene(p, an, Uc, Vc, r_epi_max)
     mag_static = tissue_px[..., None].repeat(T, axis=-1)
     encoded = [mag_static.astype(np.complex64) for _ in range(3)]
-    for g in (1, 2):
+    for g in VESSELS.values():
         frac = _box_average(np.where(group_s == g, blood_s, 0.0), N, N, s_static)
         ii, jj = np.nonzero(frac > 0)
         if ii.size == 0:
