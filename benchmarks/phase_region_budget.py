@@ -37,7 +37,7 @@ from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
 from hdl_monai.data.case import CaseError, read_case_json
 from hdl_monai.data.loading import datalist_items
 from hdl_monai.data.phantom import PhantomParameters, vessel_fractions
-from hdl_monai.evaluate_phase import _normalised_phases, region_masks
+from hdl_monai.evaluate_phase import _normalised_phases, region_masks, zero_phase
 from hdl_monai.phase_synthesis import DEFAULT_WINDOW_SHIFT, load_phase_model, synthesize_phase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -166,9 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
             for r in REGIONS:
                 counts[r] += int(regions[r].sum())
             pixels += case.magnitude.size
-            zero = {d: np.full(case.magnitude.shape, 2048.0, np.float32) for d in DIRECTIONS}  # zero velocity
-            real, fake = _normalised_phases(case, zero)
-            entry = {ZERO: region_errors(real, fake, regions)}
+            entry = {ZERO: region_errors(*_normalised_phases(case, zero_phase(case)), regions)}
             for key, model in models.items():
                 bar.set_postfix_str(f"{case.case_id} {key}", refresh=False)
                 phase = synthesize_phase(case, model, seed=0, window_shift=DEFAULT_WINDOW_SHIFT)

@@ -21,7 +21,9 @@ A case's value is the mean over its frames; the table gives mean (std) over case
 
 The error budget splits the full-image squared error into disjoint regions (:data:`REGIONS`: air, other
 foreground, LV myocardium, LV and RV blood pool), pooled over cases, and sets the air beside its floor
-(:func:`background_floor`), so a full-image MSE gap can be traced to where it arises.
+(:func:`background_floor`), so a full-image MSE gap can be traced to where it arises; beside the methods it
+scores the zero-phase output (:func:`zero_phase`: no generator, zero velocity everywhere), which shows
+where a method's guesses cost more than they gain.
 
 Table II: velocity indices (``hdl_monai.velocity``) of the real phase (real labels) and of each synthetic
 twin (the twin's labels: real for K = 0, interpolated frames predicted for K > 0), mean (std) over cases
@@ -44,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from hdl_monai.data.atomic import OverwriteError, atomic_directory, atomic_write_json, atomic_write_text
-from hdl_monai.data.case import DIRECTIONS, Case, CaseError, load_case
+from hdl_monai.data.case import DIRECTIONS, PHASE_ZERO, Case, CaseError, load_case
 from hdl_monai.data.datalist import case_dirs
 from hdl_monai.metrics import mse, msew, psnr, ssim
 from hdl_monai.transforms.array import (
@@ -76,6 +78,7 @@ __all__ = [
     "region_masks",
     "region_errors",
     "background_floor",
+    "zero_phase",
     "curve_correlation",
     "case_evaluation",
     "table1_markdown",
@@ -275,6 +278,12 @@ def background_floor(
             "mean_predictor": float(np.mean(list(variance.values()))), "gaussian_draw": draw}
 
 
+def zero_phase(reference: Case) -> dict[str, np.ndarray]:
+    """Phase x, y, z of zero velocity everywhere (:data:`~hdl_monai.data.PHASE_ZERO`) on ``reference``'s grid:
+    the output that guesses nothing, which Table I's error budget scores beside the methods."""
+    return {d: np.full(np.shape(reference.phase[d]), PHASE_ZERO, dtype=np.float32) for d in DIRECTIONS}
+
+
 def curve_correlation(
     reference: Sequence[Mapping[str, np.ndarray]], synthetic: Sequence[Mapping[str, np.ndarray]]
 ) -> dict[str, float]:
@@ -418,6 +427,21 @@ def _floor_markdown(floor: Mapping[str, Any]) -> str:
         text += (f"; an independent draw from the proposed model's fitted Gaussian expects "
                  f"{100 * floor['gaussian_draw']:.3f} (before its clip to [-1, 1])")
     return text + ". Compare with the background rows above.\n"
+
+
+def _zero_phase_summary(per_case: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:
+    """Full-image MSE (mean over cases, as Table I) and the pooled :func:`error_budget` of the zero-phase output."""
+    mse = [sum(r["squared_error"] for r in c.values()) / (len(DIRECTIONS) * sum(r["pixels"] for r in c.values()))
+           for c in per_case]
+    return {"mse": float(np.mean(mse)), "error_budget": error_budget(per_case)}
+
+
+def _zero_markdown(zero: Mapping[str, Any]) -> str:
+    regions = ", ".join(f"{r.replace('_', ' ')} {_fmt(100 * v['mse'])}" for r, v in zero["error_budget"].items()
+                        if v["pixel_share"] > 0)
+    return (f"Zero phase (no generator: every pixel at zero velocity) scores full-image MSE x100 "
+            f"{100 * zero['mse']:.3f}; MSE x100 per region: {regions}. Where a method's region MSE is above it, its "
+            "guesses there cost more than they gain (noise, or flow the magnitude does not show).\n")
 
 
 def _r_markdown(pearson: Mapping[str, Any], truth: Mapping[str, Any] | None) -> str:
@@ -608,6 +632,7 @@ def evaluate_phase(
     with_truth = all(len(c.velocity) == 3 for c in cases)
 
     records: list[dict[str, Any]] = []
+    zero_regions: list[dict[str, dict[str, float]]] = []  # the zero-phase output, the same at every K
     real_curves: list[Mapping[str, np.ndarray]] = []
     truth_curves: list[Mapping[str, np.ndarray]] = []
     synthetic: dict[tuple[int, str], list[tuple[int, Mapping[str, np.ndarray]]]] = {}  # (K, method) -> [(case, curves)]
@@ -616,6 +641,7 @@ def evaluate_phase(
     bar = tqdm(total=len(cases) * len(ks), desc="evaluate phase", unit="case-K", disable=not progress)
     for i, case in enumerate(cases):
         real = assess_case(case, exclude_border_px=exclude_border_px)
+        zero_regions.append(region_errors(case, zero_phase(case)))
         truth = assess_case(case, source="velocity", exclude_border_px=exclude_border_px) if with_truth else None
         real_curves.append(real.curves_mm_s)
         indices["real"].append(real.indices)
@@ -708,6 +734,7 @@ def evaluate_phase(
         "error_budget": budget,
         "artefact_warnings": artefact_warnings(budget),
         "background_floor": background_floor(cases, proposed.background_stats),
+        "zero_phase": _zero_phase_summary(zero_regions),
         "table2": columns,
         "pearson_r": pearson,
         "pearson_r_truth": pearson_truth if with_truth else None,
@@ -721,7 +748,8 @@ def evaluate_phase(
     with atomic_directory(out, overwrite=out.exists()) as tmp:
         atomic_write_json(tmp / "evaluate_phase.json", payload)
         table1_md = table1_markdown(table1)
-        budget_md = budget_markdown(budget) + "\n" + _floor_markdown(payload["background_floor"])
+        budget_md = (budget_markdown(budget) + "\n" + _floor_markdown(payload["background_floor"]) + "\n"
+                     + _zero_markdown(payload["zero_phase"]))
         table2_md = markdown_table(["direction", "index", *[f"{c} (n = {_n(v)})" for c, v in columns.items()]], table_rows(columns))
         r_md = _r_markdown(pearson, pearson_truth if with_truth else None)
         atomic_write_text(tmp / "table1_phase_metrics.md", table1_md)

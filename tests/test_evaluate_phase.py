@@ -108,6 +108,14 @@ def test_evaluate_phase_command_writes_tables_that_match_a_recomputation(setup, 
         full = sum(v["pixel_share"] * v["mse"] for v in budget.values() if v["pixel_share"] > 0)
         assert full == pytest.approx(payload["table1"]["3"][method]["mse"]["mean"], rel=1e-5)
     assert payload["background_floor"]["gaussian_draw"] > payload["background_floor"]["mean_predictor"] > 0
+    # the zero-phase output: its full-image MSE is the real phase's mean square, its regions add up to it
+    real = [np.asarray(case.phase[d], np.float64) / 2048 - 1 for d in "xyz"]
+    zero = payload["zero_phase"]
+    assert zero["mse"] == pytest.approx(np.mean([(r ** 2).mean() for r in real]), rel=1e-6)
+    assert sum(v["pixel_share"] * v["mse"] for v in zero["error_budget"].values() if v["pixel_share"] > 0) == pytest.approx(
+        zero["mse"], rel=1e-6)
+    assert f"Zero phase (no generator: every pixel at zero velocity) scores full-image MSE x100 {100 * zero['mse']:.3f}" in (
+        out / "error_budget.md").read_text()
     assert "| 0 | proposed | background |" in (out / "error_budget.md").read_text()
     assert "mean predictor" in report and "## Where the squared error lies" in report
     assert (out / "error_budget.png").stat().st_size > 0 and "![error_budget.png](error_budget.png)" in report
