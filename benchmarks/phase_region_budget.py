@@ -5,7 +5,7 @@ regions it does not: air (noise), the blood pools (flow fields) and the descendi
 map leaves at 0 ("other foreground" in evaluate-phase's error budget) although its through-plane phase is
 aliased blood flow (peak 31-89 cm/s against a 30 cm/s venc on data/phantom20g). This script splits that
 region into the aorta (:func:`hdl_monai.data.phantom.vessel_fractions`, rebuilt from the parameters each
-phantom case keeps in case.json) and the still tissue, and scores the zero-phase predictor (every pixel at
+phantom case keeps in case.json, read by load_case into ``case.extra``) and the still tissue, and scores the zero-phase predictor (every pixel at
 zero velocity, no generator) beside the trained models.
 
     python benchmarks/phase_region_budget.py data/phantom20g --name phase_region_budget \\
@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from hdl_monai.data import load_case
 from hdl_monai.data.atomic import atomic_write_json, atomic_write_text
-from hdl_monai.data.case import CaseError, read_case_json
+from hdl_monai.data.case import DIRECTIONS, CaseError
 from hdl_monai.data.loading import datalist_items
 from hdl_monai.data.phantom import PhantomParameters, vessel_fractions
 from hdl_monai.evaluate_phase import _normalised_phases, region_masks, zero_phase
@@ -45,12 +45,11 @@ from phase_table1_compare import sign_test  # noqa: E402
 
 REGIONS = ("air", "aorta", "still_tissue", "lv_myocardium", "lv_blood_pool", "rv_blood_pool")
 ZERO = "zero phase"
-DIRECTIONS = ("x", "y", "z")
 
 
 def case_regions(case) -> dict[str, np.ndarray]:
     """(X, Y, T) masks of :data:`REGIONS` for a phantom case; a CaseError when it is not one."""
-    phantom = read_case_json(case.path).get("phantom", {})
+    phantom = case.extra.get("phantom", {})
     if "parameters" not in phantom:
         raise CaseError(f"{case.path}: not a phantom case (case.json has no phantom parameters), so no aorta mask")
     aorta = vessel_fractions(PhantomParameters.from_dict(phantom["parameters"]))["aorta"] > 0

@@ -197,7 +197,6 @@ def test_region_budget_refuses_cases_that_are_not_phantoms(tmp_path):
 
     budget = _load("phase_region_budget")
     case = make_case()
-    case.path = str(tmp_path)
-    (tmp_path / "case.json").write_text(json.dumps({"case_id": "real", "frames": case.frames}))
+    case.path = str(tmp_path)  # a case without phantom parameters in case.extra
     with pytest.raises(CaseError, match=f"{tmp_path}.*not a phantom case"):
         budget.case_regions(case)
