@@ -96,6 +96,7 @@ class Commands:
         seed: int = 0,
         overwrite: bool = False,
         background_phase: str = "noise",
+        aorta_flow: str = "field",
     ) -> str:
         """Generate a digital-twin 3Dir MVM phantom dataset with ground-truth velocities.
 
@@ -109,12 +110,14 @@ class Commands:
             overwrite: replace an existing dataset folder.
             background_phase: phase of signal-free (air) pixels: noise (uniform, as raw phase) or paper (the
                 narrow Gaussian the HDL paper fitted on its scanner data, N(0.034, 0.034^2) normalised).
+            aorta_flow: blood velocity of the descending aorta: field (a smooth random field, its sign
+                varying over the lumen) or jet (a coherent caudal systolic jet, as in a real aorta).
         """
         from hdl_monai.data.phantom import generate_phantom
 
         path = generate_phantom(
             out, subjects=subjects, slices=slices, size=size, frames=frames, seed=seed, overwrite=overwrite,
-            background_phase=background_phase,
+            background_phase=background_phase, aorta_flow=aorta_flow,
         )
         return f"phantom dataset written to {path}"
 

@@ -227,6 +227,41 @@ def test_vessel_fractions_find_the_unlabelled_aorta_and_the_rv():
     assert (case.label[rv] == 3).mean() > 0.8
 
 
+def test_aorta_jet_is_a_coherent_caudal_systolic_flow_and_changes_nothing_else():
+    p = dataclasses.replace(MID, pixel_spacing_mm=3.0)
+    field = simulate_case(p, noise=False)
+    jet = simulate_case(p, noise=False, aorta_flow="jet")
+    share = vessel_fractions(p)["aorta"]
+    touched = share > 0
+    for d in "xyz":
+        np.testing.assert_array_equal(jet.phase[d][~touched], field.phase[d][~touched])
+    np.testing.assert_array_equal(jet.magnitude, field.magnitude)
+    assert jet.extra["phantom"]["aorta_flow"] == "jet"
+    # known answer: at the lumen's centre the through-plane velocity is +z (caudal), 2.5 x blood_flow z
+    # times the ejection rate (relative to the cycle's strongest volume rate) in systole, and a small
+    # forward flow (0.1 / 1.3 of 2.5 x blood_flow z) in diastole; phase wraps at venc as on a scanner
+    ii, jj = np.nonzero(share == 1)
+    centre = int(ii.mean().round()), int(jj.mean().round())
+    assert share[centre] == 1
+    peak = 2.5 * p.blood_flow_cm_s[2]
+    phase = jet.phase["z"][centre] / 2048.0 - 1.0
+    assert phase.max() > 0.5 and phase.min() < -0.5  # 75 cm/s against venc 30: it aliases
+    slow = simulate_case(dataclasses.replace(p, blood_flow_cm_s=(14.0, 14.0, 10.0)), noise=False, aorta_flow="jet")
+    slow_phase = slow.phase["z"][centre] / 2048.0 - 1.0
+    # 25 cm/s at the strongest volume rate (here filling is faster than ejection, so the jet peaks lower)
+    assert 0.25 * 25.0 / p.venc_cm_s[2] < slow_phase.max() <= 25.0 / p.venc_cm_s[2]
+    assert np.median(slow_phase) == pytest.approx(0.1 / 1.3 * 25.0 / p.venc_cm_s[2], abs=0.005)
+    assert slow_phase.min() > 0  # forward all cycle
+    assert np.median(phase) == pytest.approx(0.1 / 1.3 * peak / p.venc_cm_s[2], abs=0.02)
+    # coherent: in diastole the whole lumen flows forward, fastest at the centre (parabolic profile)
+    quiet = int(np.flatnonzero(np.abs(phase - np.median(phase)) < 1e-3)[0])
+    diastole = jet.phase["z"][..., quiet] / 2048.0 - 1.0
+    assert (diastole[share == 1] >= 0).all()
+    assert diastole[centre] == diastole[share == 1].max() > 0
+    with pytest.raises(ValueError, match="aorta_flow"):
+        simulate_case(p, aorta_flow="vortex")
+
+
 def test_paper_background_phase_replaces_only_the_air(clean_case, noisy_case):
     from hdl_monai.data.phantom import PAPER_BACKGROUND_PHASE
 

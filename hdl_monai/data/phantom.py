@@ -69,6 +69,15 @@ PAPER_BACKGROUND_PHASE = {"mean": 0.034, "std": 0.034}
 def _check_background_phase(background_phase: str) -> None:
     if background_phase not in BACKGROUND_PHASES:
         raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
+
+
+AORTA_FLOWS = ("field", "jet")
+"""Choices for the descending aorta's blood velocity (:func:`simulate_case`)."""
+
+
+def _check_aorta_flow(aorta_flow: str) -> None:
+    if aorta_flow not in AORTA_FLOWS:
+        raise ValueError(f"aorta_flow must be one of {list(AORTA_FLOWS)}, got {aorta_flow!r}")
 _HARMONICS = 40  # Fourier harmonics kept for every waveform (exact, periodic derivatives)
 _TEMPLATE_SAMPLES = 4096
 _TEXTURE_MODES = 28
@@ -494,18 +503,35 @@ def _static_scene(p: PhantomParameters, an: _Anatomy, u: np.ndarray, v: np.ndarr
     return tissue, blood, group
 
 
-def _blood_velocity(p: PhantomParameters, group: int, u: np.ndarray, v: np.ndarray, tau: np.ndarray, drive: np.ndarray) -> np.ndarray:
+def _blood_velocity(
+    p: PhantomParameters, group: int, u: np.ndarray, v: np.ndarray, tau: np.ndarray, drive: np.ndarray,
+    aorta_jet: tuple[float, float, float] | None = None,
+) -> np.ndarray:
     """Flow-like blood velocity (cm/s), shape (3, n_points, n_frames): smooth random field x waveform.
 
     ``drive`` (n_frames,) is the normalised cavity volume rate (-1 filling .. +1 ejection). Blood is
     allowed to exceed venc (it aliases, as on a scanner); it is not ground truth.
+
+    ``aorta_jet`` = (u, v, radius) of the descending aorta (mm, LV-centred) makes group 2 a coherent
+    jet instead of the random field: caudal (+z, base to apex) through-plane flow with a parabolic
+    profile over the lumen, the ejection rate delayed by the pulse's transit (2 % of the cycle), a small
+    forward flow in diastole, and an in-plane part of 15 % along one direction per subject (the vessel's tilt).
     """
     rng = np.random.default_rng([p.anatomy_seed, 101 + group])
     amp = np.asarray(p.blood_flow_cm_s, dtype=np.float64)
-    if group == 2:  # descending aorta: strong through-plane flow, systolic and delayed; its sign and
-        # pattern follow the random field like the other vessels' (not a coherent jet), and it aliases
+    if group == 2:  # descending aorta: strong through-plane flow, systolic and delayed
         amp = amp * np.array([0.2, 0.2, 2.5])
         drive = np.clip(np.roll(drive, max(1, len(drive) // 25)), 0, None) * 1.2 + 0.1
+        if aorta_jet is not None:
+            au, av, ar = aorta_jet
+            profile = np.clip(1.0 - ((u - au) ** 2 + (v - av) ** 2) / ar**2, 0.0, None)
+            # at the centre: amp[2] x (1.2 x ejection rate + 0.1) / 1.3, the rate relative to the
+            # cycle's strongest volume rate (filling or ejection); 0.1 / 1.3 of amp[2] in diastole
+            vz = amp[2] * np.multiply.outer(profile, drive) / 1.3
+            tilt = rng.uniform(0, 2 * np.pi)
+            return np.stack([0.15 * np.cos(tilt) * vz, 0.15 * np.sin(tilt) * vz, vz])
+        # "field": its sign and pattern follow the random field like the other vessels' (not a
+        # coherent jet), and it aliases
     out = np.empty((3, len(u), len(tau)))
     for d in range(3):
         k = 2 * np.pi / rng.uniform(20, 50, 3)
@@ -581,6 +607,7 @@ def simulate_case(
     noise: bool = True,
     extra: Mapping[str, Any] | None = None,
     background_phase: str = "noise",
+    aorta_flow: str = "field",
 ) -> Case:
     """Render one phantom slice over one cardiac cycle as an in-memory :class:`Case`.
 
@@ -596,6 +623,10 @@ def simulate_case(
             the normalised units ``p / 2048 - 1`` with the mean and std the HDL paper fitted on its
             scanner data (Fig. 4: :data:`PAPER_BACKGROUND_PHASE`), as on scanners that suppress phase
             outside the body. Drawn from its own random stream, so tissue pixels are identical for both.
+        aorta_flow: blood velocity of the descending aorta (unlabelled, outside the LV): "field" = a
+            smooth random field like the other blood pools' (its sign varies over the lumen and from
+            subject to subject); "jet" = a coherent caudal systolic jet with a parabolic profile, as in
+            a real descending aorta. Both alias at the default venc. Every other pixel is identical.
 
     Returns:
         A case with magnitude, phase x/y/z (0..4096 integers), label (0..3), ground-truth velocity
@@ -603,6 +634,7 @@ def simulate_case(
         frame of peak radial contraction) and ``extra["phantom"]`` with the parameters.
     """
     _check_background_phase(background_phase)
+    _check_aorta_flow(aorta_flow)
     N, T, sub, dx = p.size, p.frames, p.supersample, p.pixel_spacing_mm
     cx, cy = p.lv_centre_mm
     venc = np.asarray(p.venc_cm_s, dtype=np.float64)
@@ -615,6 +647,7 @@ def simulate_case(
     r_epi_t = np.sqrt(st.re2 + st.s * m_epi)
     r_epi_max = _epicardial_reach(p, fine)
     an = _anatomy(p, r_epi_max)
+    jet = an.aorta if aorta_flow == "jet" else None
     rate = -np.gradient(fine.re2)  # cavity area decrease rate, for blood-flow drive
     drive = np.interp(tau, np.arange(512) / 512, rate / np.abs(rate).max())
     ratio_blood = p.blood_intensity / p.myo_intensity
@@ -634,7 +667,7 @@ def simulate_case(
         ii, jj = np.nonzero(frac > 0)
         if ii.size == 0:
             continue
-        vel = _blood_velocity(p, g, Uc[ii, jj], Vc[ii, jj], tau, drive)
+        vel = _blood_velocity(p, g, Uc[ii, jj], Vc[ii, jj], tau, drive, aorta_jet=jet)
         mag_static[ii, jj] += frac[ii, jj, None]
         for d in range(3):
             encoded[d][ii, jj] += frac[ii, jj, None] * np.exp(1j * np.pi * vel[d] / venc[d])
@@ -685,7 +718,7 @@ def simulate_case(
             sel = (group_b == gid)[:, None] & ~(myo | cav)
             if sel.any():
                 pts = np.nonzero(sel.any(axis=1))[0]
-                vel = _blood_velocity(p, gid, u[pts], v[pts], tau, drive)
+                vel = _blood_velocity(p, gid, u[pts], v[pts], tau, drive, aorta_jet=jet)
                 full = np.zeros((3, u.size, T))
                 full[:, pts] = vel
                 vsub[:, sel] = full[:, sel]
@@ -745,6 +778,7 @@ def simulate_case(
             "parameters": p.to_dict(),
             "noise": bool(noise),
             "background_phase": background_phase,
+            "aorta_flow": aorta_flow,
             "lv_centre_px": [cx / dx + (N - 1) / 2, cy / dx + (N - 1) / 2],
             "velocity_ground_truth": "tissue velocity (cm/s) at pixel centres in label 1; 0 elsewhere",
             "v_z_positive": "base to apex",
@@ -879,6 +913,7 @@ def generate_phantom(
     venc_cm_s: Mapping[str, float] | None = None,
     writers: int = 1,
     background_phase: str = "noise",
+    aorta_flow: str = "field",
 ) -> Path:
     """Write a phantom dataset: ``<out>/cases/<subNNN_sK>/`` for every subject and slice, plus
     ``<out>/datalist.json`` split by subject (60/20/20) and ``<out>/phantom.json`` (the arguments).
@@ -886,9 +921,10 @@ def generate_phantom(
     The whole dataset appears at once (built in a temporary sibling folder, then renamed); an
     existing ``out`` is refused unless ``overwrite``. The same arguments give identical files.
     ``writers`` background threads compress and write cases while the next one is simulated.
-    ``background_phase``: see :func:`simulate_case` ("noise" or "paper").
+    ``background_phase`` and ``aorta_flow``: see :func:`simulate_case`.
     """
     _check_background_phase(background_phase)
+    _check_aorta_flow(aorta_flow)
     if subjects < 1 or slices < 1:
         raise ValueError(f"need at least one subject and one slice, got subjects={subjects}, slices={slices}")
     out = Path(out)
@@ -914,7 +950,7 @@ def generate_phantom(
                 case_id = f"{subject}_s{k}"
                 extra = {"slice_index": k, "slices_per_subject": slices}
                 case = simulate_case(params_by_subject[s][k], case_id=case_id, subject=subject, noise=noise, extra=extra,
-                                     background_phase=background_phase)
+                                     background_phase=background_phase, aorta_flow=aorta_flow)
                 case_subjects[case_id] = subject
                 while len(pending) > max(1, writers):
                     pending.pop(0).result()
@@ -938,6 +974,7 @@ def generate_phantom(
                 "seed": seed,
                 "noise": noise,
                 "background_phase": background_phase,
+                "aorta_flow": aorta_flow,
                 "venc_cm_s": dict(DEFAULT_VENC_CM_S if venc_cm_s is None else venc_cm_s),
             },
         )
