@@ -66,18 +66,18 @@ PAPER_BACKGROUND_PHASE = {"mean": 0.034, "std": 0.034}
 """Gaussian of the background phase the HDL paper fitted on its scanner data (Fig. 4), normalised units."""
 
 
-def _check_background_phase(background_phase: str) -> None:
-    if background_phase not in BACKGROUND_PHASES:
-        raise ValueError(f"background_phase must be one of {list(BACKGROUND_PHASES)}, got {background_phase!r}")
-
-
 AORTA_FLOWS = ("field", "jet")
 """Choices for the descending aorta's blood velocity (:func:`simulate_case`)."""
 
 
-def _check_aorta_flow(aorta_flow: str) -> None:
-    if aorta_flow not in AORTA_FLOWS:
-        raise ValueError(f"aorta_flow must be one of {list(AORTA_FLOWS)}, got {aorta_flow!r}")
+def _check_options(background_phase: str, aorta_flow: str) -> None:
+    """ValueError naming the option when ``background_phase`` or ``aorta_flow`` is not a known choice."""
+    for name, value, choices in (("background_phase", background_phase, BACKGROUND_PHASES),
+                                 ("aorta_flow", aorta_flow, AORTA_FLOWS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
 _HARMONICS = 40  # Fourier harmonics kept for every waveform (exact, periodic derivatives)
 _TEMPLATE_SAMPLES = 4096
 _TEXTURE_MODES = 28
@@ -633,8 +633,7 @@ def simulate_case(
         x/y/z in cm/s (tissue velocity in label-1 pixels, 0 elsewhere), ``end_systole_frame`` (the
         frame of peak radial contraction) and ``extra["phantom"]`` with the parameters.
     """
-    _check_background_phase(background_phase)
-    _check_aorta_flow(aorta_flow)
+    _check_options(background_phase, aorta_flow)
     N, T, sub, dx = p.size, p.frames, p.supersample, p.pixel_spacing_mm
     cx, cy = p.lv_centre_mm
     venc = np.asarray(p.venc_cm_s, dtype=np.float64)
@@ -923,8 +922,7 @@ def generate_phantom(
     ``writers`` background threads compress and write cases while the next one is simulated.
     ``background_phase`` and ``aorta_flow``: see :func:`simulate_case`.
     """
-    _check_background_phase(background_phase)
-    _check_aorta_flow(aorta_flow)
+    _check_options(background_phase, aorta_flow)
     if subjects < 1 or slices < 1:
         raise ValueError(f"need at least one subject and one slice, got subjects={subjects}, slices={slices}")
     out = Path(out)
