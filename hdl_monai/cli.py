@@ -97,6 +97,7 @@ class Commands:
         overwrite: bool = False,
         background_phase: str = "noise",
         aorta_flow: str = "field",
+        blood_flow: str = "field",
     ) -> str:
         """Generate a digital-twin 3Dir MVM phantom dataset with ground-truth velocities.
 
@@ -112,12 +113,14 @@ class Commands:
                 narrow Gaussian the HDL paper fitted on its scanner data, N(0.034, 0.034^2) normalised).
             aorta_flow: blood velocity of the descending aorta: field (a smooth random field, its sign
                 varying over the lumen) or jet (a coherent caudal systolic jet, as in a real aorta).
+            blood_flow: blood velocity of the LV and RV pools: field (a smooth random field) or coherent
+                (the pools move with their chambers, so the cardiac phase decides their phase).
         """
         from hdl_monai.data.phantom import generate_phantom
 
         path = generate_phantom(
             out, subjects=subjects, slices=slices, size=size, frames=frames, seed=seed, overwrite=overwrite,
-            background_phase=background_phase, aorta_flow=aorta_flow,
+            background_phase=background_phase, aorta_flow=aorta_flow, blood_flow=blood_flow,
         )
         return f"phantom dataset written to {path}"
 

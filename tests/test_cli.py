@@ -35,14 +35,15 @@ def test_phantom_command_refuses_existing_output(tmp_path, capsys):
     assert stop.value.code == 2 and "exists" in capsys.readouterr().err
 
 
-def test_phantom_command_passes_the_aorta_flow_and_background_options(tmp_path):
+def test_phantom_command_passes_the_flow_and_background_options(tmp_path):
     out = tmp_path / "jet"
     main(["phantom", "--out", str(out), "--subjects", "3", "--slices", "1", "--size", "48", "--frames", "12",
-          "--aorta_flow", "jet", "--background_phase", "paper"])
+          "--aorta_flow", "jet", "--blood_flow", "coherent", "--background_phase", "paper"])
     settings = json.loads((out / "phantom.json").read_text())
     assert settings["aorta_flow"] == "jet" and settings["background_phase"] == "paper"
+    assert settings["blood_flow"] == "coherent"
     case = json.loads(next((out / "cases").glob("*/case.json")).read_text())
-    assert case["phantom"]["aorta_flow"] == "jet"
+    assert case["phantom"]["aorta_flow"] == "jet" and case["phantom"]["blood_flow"] == "coherent"
 
 
 def test_console_script_lists_commands():

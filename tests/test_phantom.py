@@ -262,6 +262,45 @@ def test_aorta_jet_is_a_coherent_caudal_systolic_flow_and_changes_nothing_else()
         simulate_case(p, aorta_flow="vortex")
 
 
+def test_coherent_blood_pools_move_with_their_chambers_and_change_nothing_else(clean_case):
+    p = MID
+    coherent = simulate_case(p, noise=False, blood_flow="coherent")
+    assert coherent.extra["phantom"]["blood_flow"] == "coherent"
+    np.testing.assert_array_equal(coherent.magnitude, clean_case.magnitude)
+    pools = np.isin(clean_case.label, (2, 3)).any(-1) | (vessel_fractions(p)["rv_blood"] > 0)
+    near = ndimage.binary_dilation(pools)  # partial-volume pixels at the pools' edges
+    for d in "xyz":
+        np.testing.assert_array_equal(coherent.phase[d][~near], clean_case.phase[d][~near])
+    # known answer from the wall's kinematics (lv_motion at the endocardium): inside the cavity the
+    # in-plane velocity is the endocardium's scaled by r / r_endo(t), radial and swirling with it
+    tau = np.arange(p.frames) / p.frames
+    wall = lv_motion(p, np.full_like(tau, p.r_endo_mm), np.zeros_like(tau), tau)
+    radial, spin = wall["v_r"] / wall["r"], wall["v_c"] / wall["r"]
+    cx, cy = coherent.extra["phantom"]["lv_centre_px"]
+    i, j = int(round(cx)) + 3, int(round(cy)) - 2
+    u, v = (i - cx) * p.pixel_spacing_mm, (j - cy) * p.pixel_spacing_mm
+    assert np.hypot(u, v) + p.pixel_spacing_mm < wall["r"].min()  # the whole pixel stays in the cavity
+    assert (coherent.label[i, j] == 2).all()
+    venc = p.venc_cm_s
+    for d, expected in (("x", radial * u - spin * v), ("y", radial * v + spin * u)):
+        assert np.abs(expected).max() > 1.0  # the kinematics are visible, not 0
+        np.testing.assert_allclose(coherent.phase[d][i, j] / 2048.0 - 1.0, expected / venc[0 if d == "x" else 1],
+                                   atol=1.0 / 2048)
+    # through the plane: the wall's motion plus a flow towards the apex in filling (cavity growing) and
+    # the base in ejection, largest at the centre (parabolic profile)
+    flow = (coherent.phase["z"][i, j] / 2048.0 - 1.0) * venc[2] - wall["v_z"]
+    assert np.corrcoef(flow, wall["v_r"])[0, 1] > 0.98
+    assert np.abs(flow).max() <= p.blood_flow_cm_s[2]
+    frame = int(np.abs(flow).argmax())
+    z = coherent.phase["z"][..., frame] / 2048.0 - 1.0
+    lv = coherent.label[..., frame] == 2
+    centre = int(round(cx)), int(round(cy))
+    assert abs(z[centre] - wall["v_z"][frame] / venc[2]) == pytest.approx(
+        np.abs(z[lv] - wall["v_z"][frame] / venc[2]).max(), abs=2.0 / 2048)
+    with pytest.raises(ValueError, match="blood_flow"):
+        simulate_case(p, blood_flow="vortex")
+
+
 def test_paper_background_phase_replaces_only_the_air(clean_case, noisy_case):
     from hdl_monai.data.phantom import PAPER_BACKGROUND_PHASE
 

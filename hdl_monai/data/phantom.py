@@ -69,11 +69,15 @@ PAPER_BACKGROUND_PHASE = {"mean": 0.034, "std": 0.034}
 AORTA_FLOWS = ("field", "jet")
 """Choices for the descending aorta's blood velocity (:func:`simulate_case`)."""
 
+BLOOD_FLOWS = ("field", "coherent")
+"""Choices for the LV and RV blood pools' velocity (:func:`simulate_case`)."""
 
-def _check_options(background_phase: str, aorta_flow: str) -> None:
-    """ValueError naming the option when ``background_phase`` or ``aorta_flow`` is not a known choice."""
+
+def _check_options(background_phase: str, aorta_flow: str, blood_flow: str = "field") -> None:
+    """ValueError naming the first option that is not a known choice."""
     for name, value, choices in (("background_phase", background_phase, BACKGROUND_PHASES),
-                                 ("aorta_flow", aorta_flow, AORTA_FLOWS)):
+                                 ("aorta_flow", aorta_flow, AORTA_FLOWS),
+                                 ("blood_flow", blood_flow, BLOOD_FLOWS)):
         if value not in choices:
             raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
@@ -503,9 +507,46 @@ def _static_scene(p: PhantomParameters, an: _Anatomy, u: np.ndarray, v: np.ndarr
     return tissue, blood, group
 
 
+def _coherent_pool_velocity(
+    p: PhantomParameters, group: int, u: np.ndarray, v: np.ndarray, st: _MotionState, drive: np.ndarray,
+    rv: tuple,
+) -> np.ndarray:
+    """Blood velocity (cm/s, shape (3, n_points, n_frames)) of a pool that moves with its chamber.
+
+    LV (group 0), points inside the current endocardium: the blood column contracts and twists with
+    the endocardium (in-plane velocity ``r / r_endo(t)`` times the endocardial wall's, so it matches the
+    wall at the endocardium and is 0 at the centre) and flows through the plane with a parabolic profile
+    on top of the wall's through-plane motion: ``v_z = v_z,wall + amp_z (-drive) (1 - r^2 / r_endo(t)^2)``,
+    towards the apex (+z) in filling and the base in ejection. RV (group 1), ellipse ``rv`` = (centre u,
+    centre v, semi-axes a, b, angle): the pool contracts towards its centre in ejection and expands in
+    filling (in-plane ``-drive 0.5 amp_x (offset / mean semi-axis)``), with the same parabolic
+    through-plane flow over the ellipse at 0.8 of the LV's. Nothing is random: the velocity is a
+    function of the position and the cardiac phase that the magnitude shows.
+    """
+    k = 100.0 / p.rr_interval_ms  # mm per cycle -> cm/s
+    amp = np.asarray(p.blood_flow_cm_s, dtype=np.float64)
+    forward = -drive[None, :]  # +1 at the strongest filling (towards the apex)
+    u2, v2 = u[:, None], v[:, None]
+    if group == 0:
+        re2 = st.re2[None, :]
+        radial = st.dre2[None, :] / (2.0 * re2) * k  # v_r / r, matches the wall at r = r_endo
+        spin = st.dphi[None, :] * _twist_profile(p, np.float64(p.r_endo_mm)) * k  # v_c / r
+        profile = np.clip(1.0 - (u2 * u2 + v2 * v2) / re2, 0.0, 1.0)
+        return np.stack([radial * u2 - spin * v2, radial * v2 + spin * u2,
+                         st.ddz[None, :] * k + amp[2] * forward * profile])
+    cu, cv, a, b, angle = rv
+    ca, sa = np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))
+    du, dv = u2 - cu, v2 - cv
+    rho2 = ((du * ca + dv * sa) / a) ** 2 + ((-du * sa + dv * ca) / b) ** 2
+    inward = 0.5 * amp[0] * forward / (0.5 * (a + b))
+    profile = np.clip(1.0 - rho2, 0.0, 1.0)
+    return np.stack([inward * du * np.ones_like(profile), inward * dv * np.ones_like(profile),
+                     0.8 * amp[2] * forward * profile])
+
+
 def _blood_velocity(
     p: PhantomParameters, group: int, u: np.ndarray, v: np.ndarray, tau: np.ndarray, drive: np.ndarray,
-    aorta_jet: tuple[float, float, float] | None = None,
+    aorta_jet: tuple[float, float, float] | None = None, chambers: tuple[_MotionState, tuple] | None = None,
 ) -> np.ndarray:
     """Flow-like blood velocity (cm/s), shape (3, n_points, n_frames): smooth random field x waveform.
 
@@ -516,7 +557,12 @@ def _blood_velocity(
     jet instead of the random field: caudal (+z, base to apex) through-plane flow with a parabolic
     profile over the lumen, the ejection rate delayed by the pulse's transit (2 % of the cycle), a small
     forward flow in diastole, and an in-plane part of 15 % along one direction per subject (the vessel's tilt).
+
+    ``chambers`` = (motion state at the frames, RV ellipse) makes the LV (0) and RV (1) pools move with
+    their chambers instead (:func:`_coherent_pool_velocity`).
     """
+    if chambers is not None and group in (0, 1):
+        return _coherent_pool_velocity(p, group, u, v, chambers[0], drive, chambers[1])
     rng = np.random.default_rng([p.anatomy_seed, 101 + group])
     amp = np.asarray(p.blood_flow_cm_s, dtype=np.float64)
     if group == 2:  # descending aorta: strong through-plane flow, systolic and delayed
@@ -608,6 +654,7 @@ def simulate_case(
     extra: Mapping[str, Any] | None = None,
     background_phase: str = "noise",
     aorta_flow: str = "field",
+    blood_flow: str = "field",
 ) -> Case:
     """Render one phantom slice over one cardiac cycle as an in-memory :class:`Case`.
 
@@ -627,13 +674,17 @@ def simulate_case(
             smooth random field like the other blood pools' (its sign varies over the lumen and from
             subject to subject); "jet" = a coherent caudal systolic jet with a parabolic profile, as in
             a real descending aorta. Both alias at the default venc. Every other pixel is identical.
+        blood_flow: blood velocity of the LV and RV pools: "field" = a smooth random field whose
+            through-plane part follows the cavity volume rate; "coherent" = the pools move with their
+            chambers (:func:`_coherent_pool_velocity`), so their phase follows from the position and
+            the cardiac phase. Every pixel outside the pools is identical.
 
     Returns:
         A case with magnitude, phase x/y/z (0..4096 integers), label (0..3), ground-truth velocity
         x/y/z in cm/s (tissue velocity in label-1 pixels, 0 elsewhere), ``end_systole_frame`` (the
         frame of peak radial contraction) and ``extra["phantom"]`` with the parameters.
     """
-    _check_options(background_phase, aorta_flow)
+    _check_options(background_phase, aorta_flow, blood_flow)
     N, T, sub, dx = p.size, p.frames, p.supersample, p.pixel_spacing_mm
     cx, cy = p.lv_centre_mm
     venc = np.asarray(p.venc_cm_s, dtype=np.float64)
@@ -647,6 +698,7 @@ def simulate_case(
     r_epi_max = _epicardial_reach(p, fine)
     an = _anatomy(p, r_epi_max)
     jet = an.aorta if aorta_flow == "jet" else None
+    chambers = (st, an.rv) if blood_flow == "coherent" else None
     rate = -np.gradient(fine.re2)  # cavity area decrease rate, for blood-flow drive
     drive = np.interp(tau, np.arange(512) / 512, rate / np.abs(rate).max())
     ratio_blood = p.blood_intensity / p.myo_intensity
@@ -666,7 +718,7 @@ def simulate_case(
         ii, jj = np.nonzero(frac > 0)
         if ii.size == 0:
             continue
-        vel = _blood_velocity(p, g, Uc[ii, jj], Vc[ii, jj], tau, drive, aorta_jet=jet)
+        vel = _blood_velocity(p, g, Uc[ii, jj], Vc[ii, jj], tau, drive, aorta_jet=jet, chambers=chambers)
         mag_static[ii, jj] += frac[ii, jj, None]
         for d in range(3):
             encoded[d][ii, jj] += frac[ii, jj, None] * np.exp(1j * np.pi * vel[d] / venc[d])
@@ -710,14 +762,14 @@ def simulate_case(
         mag[cav] = ratio_blood
         pts = np.nonzero(cav.any(axis=1))[0]
         full = np.zeros((3, u.size, T))
-        full[:, pts] = _blood_velocity(p, 0, u[pts], v[pts], tau, drive)
+        full[:, pts] = _blood_velocity(p, 0, u[pts], v[pts], tau, drive, chambers=chambers)
         vsub[:, cav] = full[:, cav]
         # RV / aorta blood outside the LV
         for gid in (1, 2):
             sel = (group_b == gid)[:, None] & ~(myo | cav)
             if sel.any():
                 pts = np.nonzero(sel.any(axis=1))[0]
-                vel = _blood_velocity(p, gid, u[pts], v[pts], tau, drive, aorta_jet=jet)
+                vel = _blood_velocity(p, gid, u[pts], v[pts], tau, drive, aorta_jet=jet, chambers=chambers)
                 full = np.zeros((3, u.size, T))
                 full[:, pts] = vel
                 vsub[:, sel] = full[:, sel]
@@ -778,6 +830,7 @@ def simulate_case(
             "noise": bool(noise),
             "background_phase": background_phase,
             "aorta_flow": aorta_flow,
+            "blood_flow": blood_flow,
             "lv_centre_px": [cx / dx + (N - 1) / 2, cy / dx + (N - 1) / 2],
             "velocity_ground_truth": "tissue velocity (cm/s) at pixel centres in label 1; 0 elsewhere",
             "v_z_positive": "base to apex",
@@ -913,6 +966,7 @@ def generate_phantom(
     writers: int = 1,
     background_phase: str = "noise",
     aorta_flow: str = "field",
+    blood_flow: str = "field",
 ) -> Path:
     """Write a phantom dataset: ``<out>/cases/<subNNN_sK>/`` for every subject and slice, plus
     ``<out>/datalist.json`` split by subject (60/20/20) and ``<out>/phantom.json`` (the arguments).
@@ -920,9 +974,9 @@ def generate_phantom(
     The whole dataset appears at once (built in a temporary sibling folder, then renamed); an
     existing ``out`` is refused unless ``overwrite``. The same arguments give identical files.
     ``writers`` background threads compress and write cases while the next one is simulated.
-    ``background_phase`` and ``aorta_flow``: see :func:`simulate_case`.
+    ``background_phase``, ``aorta_flow`` and ``blood_flow``: see :func:`simulate_case`.
     """
-    _check_options(background_phase, aorta_flow)
+    _check_options(background_phase, aorta_flow, blood_flow)
     if subjects < 1 or slices < 1:
         raise ValueError(f"need at least one subject and one slice, got subjects={subjects}, slices={slices}")
     out = Path(out)
@@ -948,7 +1002,8 @@ def generate_phantom(
                 case_id = f"{subject}_s{k}"
                 extra = {"slice_index": k, "slices_per_subject": slices}
                 case = simulate_case(params_by_subject[s][k], case_id=case_id, subject=subject, noise=noise, extra=extra,
-                                     background_phase=background_phase, aorta_flow=aorta_flow)
+                                     background_phase=background_phase, aorta_flow=aorta_flow,
+                                     blood_flow=blood_flow)
                 case_subjects[case_id] = subject
                 while len(pending) > max(1, writers):
                     pending.pop(0).result()
@@ -973,6 +1028,7 @@ def generate_phantom(
                 "noise": noise,
                 "background_phase": background_phase,
                 "aorta_flow": aorta_flow,
+                "blood_flow": blood_flow,
                 "venc_cm_s": dict(DEFAULT_VENC_CM_S if venc_cm_s is None else venc_cm_s),
             },
         )
