@@ -412,10 +412,15 @@ def _myocardial_texture(p: PhantomParameters, X: np.ndarray, Y: np.ndarray, Z: n
     return np.cos(phase) @ amp
 
 
-def _ellipse(u, v, cu, cv, a, b, angle_deg=0.0):
+def _ellipse_radius2(u, v, cu, cv, a, b, angle_deg=0.0):
+    """Squared normalised radius of (u, v) in the ellipse: 0 at its centre, 1 on its rim."""
     ca, sa = np.cos(np.deg2rad(angle_deg)), np.sin(np.deg2rad(angle_deg))
     du, dv = u - cu, v - cv
-    return ((du * ca + dv * sa) / a) ** 2 + ((-du * sa + dv * ca) / b) ** 2 < 1.0
+    return ((du * ca + dv * sa) / a) ** 2 + ((-du * sa + dv * ca) / b) ** 2
+
+
+def _ellipse(u, v, cu, cv, a, b, angle_deg=0.0):
+    return _ellipse_radius2(u, v, cu, cv, a, b, angle_deg) < 1.0
 
 
 @dataclass
@@ -530,18 +535,14 @@ def _coherent_pool_velocity(
     if group == 0:
         re2 = st.re2[None, :]
         radial = st.dre2[None, :] / (2.0 * re2) * k  # v_r / r, matches the wall at r = r_endo
-        spin = st.dphi[None, :] * _twist_profile(p, np.float64(p.r_endo_mm)) * k  # v_c / r
+        spin = st.dphi[None, :] * _twist_profile(p, p.r_endo_mm) * k  # v_c / r
         profile = np.clip(1.0 - (u2 * u2 + v2 * v2) / re2, 0.0, 1.0)
         return np.stack([radial * u2 - spin * v2, radial * v2 + spin * u2,
                          st.ddz[None, :] * k + amp[2] * forward * profile])
-    cu, cv, a, b, angle = rv
-    ca, sa = np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))
-    du, dv = u2 - cu, v2 - cv
-    rho2 = ((du * ca + dv * sa) / a) ** 2 + ((-du * sa + dv * ca) / b) ** 2
+    cu, cv, a, b, _ = rv
     inward = 0.5 * amp[0] * forward / (0.5 * (a + b))
-    profile = np.clip(1.0 - rho2, 0.0, 1.0)
-    return np.stack([inward * du * np.ones_like(profile), inward * dv * np.ones_like(profile),
-                     0.8 * amp[2] * forward * profile])
+    profile = np.clip(1.0 - _ellipse_radius2(u2, v2, *rv), 0.0, 1.0)
+    return np.stack([inward * (u2 - cu), inward * (v2 - cv), 0.8 * amp[2] * forward * profile])
 
 
 def _blood_velocity(
