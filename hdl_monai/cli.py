@@ -345,7 +345,7 @@ class Commands:
             overwrite: replace an existing output folder.
             source: phase (phase images + venc) or velocity (a phantom's ground-truth velocity files).
             exclude_border_px: myocardium border pixels left out of the curves (partial volume); 0 = all.
-            unwrap: simple temporal phase unwrapping before conversion.
+            unwrap: temporal phase unwrapping before conversion (from the least aliased frame; docs/velocity.md).
             plots: write the PNG figures.
             skip_errors: for a dataset, skip cases that cannot be assessed (listed in summary.md).
             workers: processes for a dataset (default: one per CPU core).

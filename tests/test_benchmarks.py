@@ -200,3 +200,18 @@ def test_region_budget_refuses_cases_that_are_not_phantoms(tmp_path):
     case.path = str(tmp_path)  # a case without phantom parameters in case.extra
     with pytest.raises(CaseError, match=f"{tmp_path}.*not a phantom case"):
         budget.case_regions(case)
+
+
+def test_unwrapping_benchmark_scores_the_aliased_copies_against_the_original(tmp_path):
+    """At the case's own venc nothing is aliased, so leaving the phase alone is exact; the default
+    unwrapping leaves it exact too, and the report names every method it compared."""
+    bench = _load("velocity_unwrapping")
+    payload = bench.main(["--subjects", "1", "--slices", "1", "--size", "96", "--frames", "30", "--scales", "1,0.4",
+                          "--borders", "2", "--name", "tiny", "--out", str(tmp_path)])
+    assert (tmp_path / "tiny.md").is_file() and json.loads((tmp_path / "tiny.json").read_text())["cases"] == 1
+    exact = payload["summary"]["1"]
+    assert list(exact) == ["none", bench.PREVIOUS, "unwrapped, border 2"]
+    for method in ("none", "unwrapped, border 2"):
+        assert exact[method]["values_wrong_share"] == 0 and exact[method]["cases_exact"] == 1
+    low = payload["summary"]["0.4"]
+    assert low["unwrapped, border 2"]["values_wrong_share"] <= low["none"]["values_wrong_share"]

@@ -17,7 +17,7 @@ The core (arrays / Case in, results out) has no I/O; :mod:`.report` and :mod:`.p
 """
 
 from hdl_monai.velocity.agreement import curve_agreement, index_differences, pearson_r, pooled_agreement
-from hdl_monai.velocity.aliasing import detect_aliasing, edge_fraction, unwrap_temporal
+from hdl_monai.velocity.aliasing import detect_aliasing, edge_fraction, reference_frame, unwrap_temporal
 from hdl_monai.velocity.assessment import VelocityAssessment, assess_case, assess_velocity, case_velocities
 from hdl_monai.velocity.centre import lv_centre
 from hdl_monai.velocity.conversion import CM_S_TO_MM_S, phase_to_velocity, phases_to_velocities, velocity_to_phase
@@ -54,6 +54,7 @@ __all__ = [
     "phase_to_velocity",
     "phases_to_velocities",
     "pooled_agreement",
+    "reference_frame",
     "summarise_indices",
     "time_au",
     "time_ms",

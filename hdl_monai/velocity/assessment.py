@@ -18,12 +18,18 @@ The core of the velocity module: arrays or a :class:`~hdl_monai.data.case.Case` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from hdl_monai.data.case import DIRECTIONS, Case
-from hdl_monai.velocity.aliasing import ALIASING_MARGIN, ALIASING_THRESHOLD, detect_aliasing, unwrap_temporal
+from hdl_monai.velocity.aliasing import (
+    ALIASING_MARGIN,
+    ALIASING_THRESHOLD,
+    detect_aliasing,
+    reference_frame,
+    unwrap_temporal,
+)
 from hdl_monai.velocity.centre import MYOCARDIUM, lv_centre
 from hdl_monai.velocity.conversion import CM_S_TO_MM_S, check_venc, phase_to_velocity
 from hdl_monai.velocity.curves import DEFAULT_EXCLUDE_BORDER_PX, global_curves
@@ -60,6 +66,7 @@ class VelocityAssessment:
         centre_px: (T, 2) LV centre per frame, [x, y] in pixels.
         source: "phase" (velocity from phase and venc) or "velocity" (ground-truth velocity files).
         unwrapped: whether temporal phase unwrapping was applied.
+        unwrap_reference: per direction, the frame the unwrapping started from (empty when not unwrapped).
         exclude_border_px: myocardium border pixels left out of the curves (0 = none).
         aliasing: per direction {"max_fraction", "frames"} (phase source only).
         warnings: human-readable warnings (e.g. possible aliasing).
@@ -75,6 +82,7 @@ class VelocityAssessment:
     centre_px: np.ndarray
     source: str = "phase"
     unwrapped: bool = False
+    unwrap_reference: dict[str, int] = field(default_factory=dict)
     exclude_border_px: int = DEFAULT_EXCLUDE_BORDER_PX
     aliasing: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -101,6 +109,7 @@ class VelocityAssessment:
             "end_systole_source": self.end_systole_source,
             "source": self.source,
             "unwrapped": self.unwrapped,
+            "unwrap_reference": dict(self.unwrap_reference),
             "exclude_border_px": self.exclude_border_px,
             "lv_centre_px": [[float(c) for c in row] for row in self.centre_px],
             "aliasing": self.aliasing,
@@ -192,6 +201,7 @@ def case_velocities(
     source: str = "phase",
     unwrap: bool = False,
     mask: np.ndarray | None = None,
+    reference: int | str | Mapping[str, int | str] = "auto",
 ) -> dict[str, np.ndarray]:
     """Cartesian velocities {"x", "y", "z"} in cm/s of a case.
 
@@ -202,6 +212,7 @@ def case_velocities(
         unwrap: with source "phase", apply :func:`~hdl_monai.velocity.aliasing.unwrap_temporal`
             (inside ``mask`` when given) before converting.
         mask: tissue mask for the unwrapping.
+        reference: the unwrapping's start frame ("auto" or a frame index), or one per direction.
     """
     if source not in SOURCES:
         raise VelocityError(f"unknown velocity source {source!r}; expected one of {list(SOURCES)}")
@@ -214,7 +225,8 @@ def case_velocities(
     missing = [f"phase_{d}.nii.gz" for d in DIRECTIONS if d not in case.phase]
     if missing:
         raise VelocityError(f"missing phase file(s) {missing}")
-    phase = {d: unwrap_temporal(case.phase[d], mask) if unwrap else case.phase[d] for d in DIRECTIONS}
+    start = reference if isinstance(reference, Mapping) else {d: reference for d in DIRECTIONS}
+    phase = {d: unwrap_temporal(case.phase[d], mask, reference=start[d]) if unwrap else case.phase[d] for d in DIRECTIONS}
     return {d: phase_to_velocity(phase[d], venc[d]) for d in DIRECTIONS}
 
 
@@ -232,7 +244,9 @@ def assess_case(
         case: a case with label (1 = myocardium on every frame), and phase_{x,y,z} with
             venc_cm_s (source "phase") or velocity_{x,y,z} (source "velocity").
         source: "phase" or "velocity" (ground truth, phantoms only).
-        unwrap: apply simple temporal phase unwrapping inside the myocardium first.
+        unwrap: apply temporal phase unwrapping inside the myocardium first, per direction from
+            the frame :func:`~hdl_monai.velocity.aliasing.reference_frame` picks (recorded in
+            ``unwrap_reference``).
         aliasing_margin: phase within this fraction of 0 or 4096 counts as "at the range end".
         aliasing_threshold: warn when more than this fraction of myocardium pixels of a frame is there.
         exclude_border_px: leave out myocardium pixels within this many pixels of its border
@@ -249,7 +263,9 @@ def assess_case(
         elif source == "velocity":
             _check_shapes(case, label, {f"velocity_{d}.nii.gz": a for d, a in case.velocity.items()})
         myo = label == MYOCARDIUM
-        velocity = case_velocities(case, source=source, unwrap=unwrap, mask=myo)
+        unwrapping = bool(unwrap and source == "phase")
+        start = {d: reference_frame(case.phase[d], myo) for d in DIRECTIONS} if unwrapping else {}
+        velocity = case_velocities(case, source=source, unwrap=unwrap, mask=myo, reference=start or "auto")
         result = assess_velocity(
             velocity["x"],
             velocity["y"],
@@ -261,7 +277,7 @@ def assess_case(
             case_id=case.case_id,
             exclude_border_px=exclude_border_px,
         )
-        result.source, result.unwrapped = source, bool(unwrap and source == "phase")
+        result.source, result.unwrapped, result.unwrap_reference = source, unwrapping, start
         if source == "phase":
             result.aliasing, result.warnings = detect_aliasing(case.phase, myo, aliasing_margin, aliasing_threshold)
     except VelocityError as err:

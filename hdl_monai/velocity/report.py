@@ -246,7 +246,7 @@ def assess_path(
         out: output folder (refused if it exists and is not empty, unless ``overwrite``).
         overwrite: replace an existing ``out``.
         source: "phase" (phase + venc) or "velocity" (ground-truth velocity files of phantoms).
-        unwrap: simple temporal phase unwrapping before conversion.
+        unwrap: temporal phase unwrapping before conversion (:func:`~hdl_monai.velocity.aliasing.unwrap_temporal`).
         splits: datalist lists to assess (all by default).
         skip_errors: for a dataset, skip (and list in summary.md) cases that cannot be assessed
             instead of failing the run.
